@@ -1,0 +1,233 @@
+"""Datasets of the book: where they live, how they are loaded, and what to do when they are missing.
+
+Every loader reads from one data folder:
+
+1. the folder named by the environment variable ``CNN_BOOK_DATA`` if it is set
+   (CI and offline machines point it at a prepared copy);
+2. otherwise ``data/`` at the root of the book's repository.
+
+MNIST and CIFAR-10 are read with torchvision's own dataset classes, which
+download into that folder when the machine is online. CIFAR-10 can also come
+from ``cifar10.npz`` (an offline copy with a 20,000-image training subset); the
+loaders always say which copy they used (:attr:`ArrayDataset.source`). Files
+that are read as prepared copies are checked against their SHA-256 hash.
+
+With no data and no network the loaders raise :class:`DataUnavailableError`,
+naming the dataset, the setting and how to get the files. They never switch
+silently to other data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATA_ENV",
+    "DataUnavailableError",
+    "ArrayDataset",
+    "data_dir",
+    "load_mnist",
+    "load_cifar10",
+    "load_dsb2018",
+    "load_photo",
+    "sha256",
+]
+
+DATA_ENV = "CNN_BOOK_DATA"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# SHA-256 of the prepared offline copies (see data/README.md).
+KNOWN_HASHES = {
+    "cifar10.npz": "1a0230bc6dab783a6fb1a0632e5b92ffb98f484944c330d5b791ac146191926c",
+    "dsb2018_nuclei_96.npz": "88d426af41c53ba3d03f96cc01a1eccd817839ed0cf4db1790eb48baaaf63aa1",
+}
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset is neither in the data folder nor downloadable from here."""
+
+
+@dataclass
+class ArrayDataset:
+    """Images and labels as NumPy arrays, with a note of where they came from."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple = ()
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __repr__(self) -> str:
+        return (
+            f"ArrayDataset(x={self.x.shape} {self.x.dtype}, y={self.y.shape} {self.y.dtype}, "
+            f"source={self.source!r})"
+        )
+
+
+def data_dir() -> Path:
+    """The data folder: ``$CNN_BOOK_DATA`` if set, else ``data/`` in the repository."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataUnavailableError(
+                f"{DATA_ENV}={env!r} is not a folder. Point it at the folder that holds the "
+                f"book's datasets (for example the prepared offline copy), or unset it to use {_REPO_ROOT / 'data'}."
+            )
+        return path
+    return _REPO_ROOT / "data"
+
+
+def sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path) -> Path:
+    expected = KNOWN_HASHES.get(path.name)
+    if expected is not None:
+        actual = sha256(path)
+        if actual != expected:
+            raise DataUnavailableError(
+                f"{path} does not match the book's copy (sha256 {actual[:12]}..., expected {expected[:12]}...). "
+                "The file is damaged or a different version; replace it with the prepared copy."
+            )
+    return path
+
+
+def _missing(name: str, how: str, cause: Exception | None = None) -> DataUnavailableError:
+    where = data_dir()
+    message = (
+        f"{name} is not in the data folder {where} and could not be downloaded"
+        + (f" ({type(cause).__name__}: {cause})" if cause else "")
+        + f".\nTo fix: {how}\nThe data folder is set with the environment variable {DATA_ENV} "
+        "(see the README, section 'Offline data')."
+    )
+    return DataUnavailableError(message)
+
+
+@contextlib.contextmanager
+def _network_timeout(seconds: float = 20.0):
+    """Bound every socket operation so an offline download fails fast instead of hanging."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _torchvision_dataset(cls, name: str, how: str, *, train: bool, download: bool):
+    root = data_dir()
+    try:
+        return cls(root=str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise _missing(name, how) from None
+    try:
+        with _network_timeout():
+            return cls(root=str(root), train=train, download=True)
+    except Exception as exc:  # URLError, timeouts, HTTP errors, checksum failures...
+        raise _missing(name, how, exc) from exc
+
+
+def load_mnist(split: str = "train", download: bool = True) -> ArrayDataset:
+    """MNIST digits through ``torchvision.datasets.MNIST`` (root = :func:`data_dir`).
+
+    Returns ``x`` as uint8 ``(N, 28, 28)`` and ``y`` as int64 ``(N,)``: 60,000
+    images for ``split="train"``, 10,000 for ``split="test"``.
+    """
+    from torchvision.datasets import MNIST
+
+    train = _split_flag(split)
+    how = (
+        "go online once (the loader downloads MNIST into the data folder), or copy the four "
+        "MNIST IDX files into <data folder>/MNIST/raw/."
+    )
+    ds = _torchvision_dataset(MNIST, "MNIST", how, train=train, download=download)
+    x = ds.data.numpy()
+    y = ds.targets.numpy().astype(np.int64)
+    source = f"torchvision.datasets.MNIST at {Path(ds.root) / 'MNIST'} ({len(x)} {split} images)"
+    return ArrayDataset(x, y, tuple(str(i) for i in range(10)), source)
+
+
+def _split_flag(split: str) -> bool:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split == "train"
+
+
+def load_cifar10(split: str = "train", download: bool = True) -> ArrayDataset:
+    """CIFAR-10 colour images as uint8 ``(N, 32, 32, 3)`` with int64 labels.
+
+    Order of preference: torchvision's files in the data folder (the full
+    50,000/10,000 images); else the offline copy ``cifar10.npz`` (the first 2,000
+    training images of each class and the full test set); else a torchvision
+    download. :attr:`ArrayDataset.source` says which was used.
+    """
+    from torchvision.datasets import CIFAR10
+
+    train = _split_flag(split)
+    root = data_dir()
+    npz = root / "cifar10.npz"
+    if not (root / "cifar-10-batches-py").is_dir() and npz.is_file():
+        with np.load(_verified(npz)) as f:
+            x, y = f[f"x_{split}"], f[f"y_{split}"].astype(np.int64)
+        source = f"offline copy {npz} ({len(x)} {split} images; training set is a 2,000-per-class subset)"
+        return ArrayDataset(x, y, CIFAR10_CLASSES, source)
+    how = "go online once (torchvision downloads CIFAR-10, 170 MB), or put the book's cifar10.npz in the data folder."
+    ds = _torchvision_dataset(CIFAR10, "CIFAR-10", how, train=train, download=download)
+    source = f"torchvision.datasets.CIFAR10 at {ds.root} ({len(ds.data)} {split} images)"
+    return ArrayDataset(ds.data, np.asarray(ds.targets, dtype=np.int64), tuple(ds.classes), source)
+
+
+def load_dsb2018() -> ArrayDataset:
+    """2018 Data Science Bowl nuclei, 96x96: ``x`` uint8 (664, 96, 96, 3), ``y`` bool masks (664, 96, 96).
+
+    Read from ``dsb2018_nuclei_96.npz`` in the data folder; ``extra['ids']`` holds the image ids.
+    """
+    path = data_dir() / "dsb2018_nuclei_96.npz"
+    if not path.is_file():
+        raise _missing(
+            "DSB2018 nuclei (dsb2018_nuclei_96.npz)",
+            "put the book's prepared dsb2018_nuclei_96.npz in the data folder (made from the Kaggle "
+            "2018 Data Science Bowl stage-1 training set, CC0; see data/README.md).",
+        )
+    with np.load(_verified(path)) as f:
+        x, y, ids = f["x"], f["y"], f["ids"]
+    return ArrayDataset(x, y, ("background", "nucleus"), f"offline copy {path} ({len(x)} images)", {"ids": ids})
+
+
+def load_photo(name: str = "astronaut", gray: bool = False) -> np.ndarray:
+    """A photo bundled with scikit-image, as float32 in [0, 1].
+
+    ``(H, W, 3)`` for colour photos, ``(H, W)`` for grey ones or with ``gray=True``.
+    """
+    from skimage import color, data, util
+
+    loaders = {n: getattr(data, n) for n in ("astronaut", "camera", "coffee", "chelsea", "coins", "moon", "rocket")}
+    if name not in loaders:
+        raise ValueError(f"unknown photo {name!r}; choose one of {sorted(loaders)}")
+    img = util.img_as_float32(loaders[name]())
+    if gray and img.ndim == 3:
+        img = color.rgb2gray(img).astype(np.float32)
+    return img

@@ -1,0 +1,91 @@
+"""Data loaders: the right arrays from the data folder, and clear errors without data."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import data
+
+HAVE_DATA = (data.data_dir() / "MNIST" / "raw").is_dir() if os.environ.get(data.DATA_ENV) else False
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason=f"set {data.DATA_ENV} to the offline data folder")
+
+
+@needs_data
+def test_mnist_shapes_and_source():
+    test = data.load_mnist("test", download=False)
+    assert test.x.shape == (10000, 28, 28) and test.x.dtype == np.uint8
+    assert test.y.shape == (10000,) and set(np.unique(test.y)) == set(range(10))
+    assert "torchvision.datasets.MNIST" in test.source
+    assert test.y[:5].tolist() == [7, 2, 1, 0, 4]  # the first MNIST test digits
+
+
+@needs_data
+def test_cifar10_offline_copy_is_verified_and_labelled():
+    test = data.load_cifar10("test", download=False)
+    assert test.x.shape == (10000, 32, 32, 3) and test.x.dtype == np.uint8
+    assert np.bincount(test.y).tolist() == [1000] * 10
+    assert test.classes[0] == "airplane" and "offline copy" in test.source
+
+
+@needs_data
+def test_dsb2018_masks():
+    ds = data.load_dsb2018()
+    assert ds.x.shape == (664, 96, 96, 3) and ds.y.shape == (664, 96, 96) and ds.y.dtype == bool
+    assert 0.05 < ds.y.mean() < 0.3
+
+
+def test_missing_data_raises_clear_error_without_downloading(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    for load in (lambda: data.load_mnist("train", download=False), lambda: data.load_cifar10("test", download=False),
+                 data.load_dsb2018):
+        with pytest.raises(data.DataUnavailableError) as info:
+            load()
+        message = str(info.value)
+        assert str(tmp_path) in message and data.DATA_ENV in message and "To fix" in message
+
+
+def test_offline_download_fails_fast_with_clear_error(tmp_path, monkeypatch):
+    # No network: the download must fail quickly with the book's error, not hang.
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable (simulated)")
+
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    with pytest.raises(data.DataUnavailableError, match="MNIST is not in the data folder"):
+        data.load_mnist("test", download=True)
+
+
+def test_damaged_copy_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    np.savez(tmp_path / "cifar10.npz", x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.zeros(1, np.uint8))
+    with pytest.raises(data.DataUnavailableError, match="does not match the book's copy"):
+        data.load_cifar10("test", download=False)
+
+
+def test_bad_setting_and_bad_split(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "nope"))
+    with pytest.raises(data.DataUnavailableError, match="is not a folder"):
+        data.data_dir()
+    monkeypatch.delenv(data.DATA_ENV)
+    assert data.data_dir() == Path(data.__file__).resolve().parents[2] / "data"
+    with pytest.raises(ValueError, match="split must be"):
+        data.load_mnist("validation")
+
+
+def test_photo_is_float_in_unit_range():
+    img = data.load_photo("astronaut")
+    assert img.shape == (512, 512, 3) and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+    assert data.load_photo("astronaut", gray=True).shape == (512, 512)
+    with pytest.raises(ValueError, match="unknown photo"):
+        data.load_photo("lena")
+
+
+def test_sha256_of_known_bytes(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    assert data.sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
