@@ -4,7 +4,8 @@ Every loader reads from one data folder:
 
 1. the folder named by the environment variable ``CNN_BOOK_DATA`` if it is set
    (CI and offline machines point it at a prepared copy);
-2. otherwise ``data/`` at the root of the book's repository.
+2. otherwise ``data/`` at the root of the book's repository (or ``~/cnn-book-data``
+   when the library is installed as a package, as in Colab).
 
 MNIST and CIFAR-10 are read with torchvision's own dataset classes, which
 download into that folder when the machine is online. CIFAR-10 can also come
@@ -80,7 +81,7 @@ class ArrayDataset:
 
 
 def data_dir() -> Path:
-    """The data folder: ``$CNN_BOOK_DATA`` if set, else ``data/`` in the repository."""
+    """The data folder: ``$CNN_BOOK_DATA`` if set, else ``data/`` in the repository (``~/cnn-book-data`` outside it)."""
     env = os.environ.get(DATA_ENV)
     if env:
         path = Path(env).expanduser()
@@ -90,7 +91,9 @@ def data_dir() -> Path:
                 f"book's datasets (for example the prepared offline copy), or unset it to use {_REPO_ROOT / 'data'}."
             )
         return path
-    return _REPO_ROOT / "data"
+    if (_REPO_ROOT / "_config.yml").is_file():  # running from a checkout of the book
+        return _REPO_ROOT / "data"
+    return Path.home() / "cnn-book-data"  # installed as a package (e.g. in Colab)
 
 
 def sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 __all__ = ["numerical_gradient", "rel_error"]
 
 
-def numerical_gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
     """Gradient of ``sum(f(x) * dout)`` with respect to ``x`` by central differences.
 
     ``f`` is evaluated twice per element of ``x``; ``x`` is perturbed in place and

@@ -9,7 +9,7 @@ dragging, so a slow callback does not queue up work.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["slider", "choice", "interact"]
 
