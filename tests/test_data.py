@@ -17,7 +17,7 @@ def test_mnist_shapes_and_source():
     test = data.load_mnist("test", download=False)
     assert test.x.shape == (10000, 28, 28) and test.x.dtype == np.uint8
     assert test.y.shape == (10000,) and set(np.unique(test.y)) == set(range(10))
-    assert "torchvision.datasets.MNIST" in test.source
+    assert test.source == f"torchvision.datasets.MNIST at ${data.DATA_ENV}/MNIST (10000 test images)"
     assert test.y[:5].tolist() == [7, 2, 1, 0, 4]  # the first MNIST test digits
 
 

@@ -46,6 +46,31 @@ def test_show_images_grid_and_errors():
         plots.show_images([np.zeros((2, 2))], titles=["a", "b"])
 
 
+def test_show_matrix_writes_every_finite_number():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    plots.show_matrix(ax, [[1, 2], [np.nan, 4]], title="m")
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "4"] and ax.get_title() == "m"
+    assert ax.texts[-1].get_color() == "white" and ax.texts[0].get_color() == "black"
+    with pytest.raises(ValueError, match="2-D"):
+        plots.show_matrix(ax, np.zeros((2, 2, 2)))
+
+
+def test_animation_html_needs_no_cdn():
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 0])
+    anim = animation.FuncAnimation(fig, lambda i: (line.set_ydata([i, i]),), frames=3)
+    html = plots.animation_html(anim).data
+    plt.close(fig)
+    assert "font-awesome" not in html and 'class="fa' not in html
+    assert html.count("data:image/png;base64") == 3  # one frame each
+    assert "&#x25B6;" in html  # the play button has a visible label
+
+
 def test_feature_maps_and_curves():
     fig = plots.show_feature_maps(np.zeros((3, 5, 5)))
     assert [ax.get_title() for ax in fig.axes] == ["ch 0", "ch 1", "ch 2"]

@@ -105,6 +105,17 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _shown(path) -> str:
+    """A path as lessons print it: relative to ``$CNN_BOOK_DATA`` when that setting is used."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        try:
+            return f"${DATA_ENV}/" + Path(path).resolve().relative_to(Path(env).expanduser().resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
 def _verified(path: Path) -> Path:
     expected = KNOWN_HASHES.get(path.name)
     if expected is not None:
@@ -169,7 +180,7 @@ def load_mnist(split: str = "train", download: bool = True) -> ArrayDataset:
     ds = _torchvision_dataset(MNIST, "MNIST", how, train=train, download=download)
     x = ds.data.numpy()
     y = ds.targets.numpy().astype(np.int64)
-    source = f"torchvision.datasets.MNIST at {Path(ds.root) / 'MNIST'} ({len(x)} {split} images)"
+    source = f"torchvision.datasets.MNIST at {_shown(Path(ds.root) / 'MNIST')} ({len(x)} {split} images)"
     return ArrayDataset(x, y, tuple(str(i) for i in range(10)), source)
 
 
@@ -195,11 +206,11 @@ def load_cifar10(split: str = "train", download: bool = True) -> ArrayDataset:
     if not (root / "cifar-10-batches-py").is_dir() and npz.is_file():
         with np.load(_verified(npz)) as f:
             x, y = f[f"x_{split}"], f[f"y_{split}"].astype(np.int64)
-        source = f"offline copy {npz} ({len(x)} {split} images; training set is a 2,000-per-class subset)"
+        source = f"offline copy {_shown(npz)} ({len(x)} {split} images; training set is a 2,000-per-class subset)"
         return ArrayDataset(x, y, CIFAR10_CLASSES, source)
     how = "go online once (torchvision downloads CIFAR-10, 170 MB), or put the book's cifar10.npz in the data folder."
     ds = _torchvision_dataset(CIFAR10, "CIFAR-10", how, train=train, download=download)
-    source = f"torchvision.datasets.CIFAR10 at {ds.root} ({len(ds.data)} {split} images)"
+    source = f"torchvision.datasets.CIFAR10 at {_shown(ds.root)} ({len(ds.data)} {split} images)"
     return ArrayDataset(ds.data, np.asarray(ds.targets, dtype=np.int64), tuple(ds.classes), source)
 
 
@@ -217,7 +228,7 @@ def load_dsb2018() -> ArrayDataset:
         )
     with np.load(_verified(path)) as f:
         x, y, ids = f["x"], f["y"], f["ids"]
-    return ArrayDataset(x, y, ("background", "nucleus"), f"offline copy {path} ({len(x)} images)", {"ids": ids})
+    return ArrayDataset(x, y, ("background", "nucleus"), f"offline copy {_shown(path)} ({len(x)} images)", {"ids": ids})
 
 
 def load_photo(name: str = "astronaut", gray: bool = False) -> np.ndarray:

@@ -1,12 +1,13 @@
-"""Small matplotlib helpers: image grids, feature maps and training curves."""
+"""Small matplotlib helpers: image grids, feature maps, small matrices, training curves, animations."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["show_images", "show_feature_maps", "plot_curves"]
+__all__ = ["show_images", "show_feature_maps", "show_matrix", "plot_curves", "animation_html"]
 
 
 def _plt():
@@ -57,6 +58,29 @@ def show_feature_maps(maps: np.ndarray, ncols: int = 8, size: float = 1.4, cmap:
     return show_images(list(maps), titles=titles, ncols=ncols, size=size, cmap=cmap, suptitle=suptitle)
 
 
+def show_matrix(ax, a, title: str = "", cmap: str = "Blues", vmin=None, vmax=None, fmt: str = "{:g}",
+                fontsize: int = 10):
+    """Draw a small 2-D array on ``ax`` as coloured cells with each number written in; return ``ax``.
+
+    NaN cells are left blank. The text is white on dark cells and black on light ones.
+    """
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"show_matrix draws a 2-D array; got shape {a.shape}")
+    lo = np.nanmin(a) if vmin is None else vmin
+    hi = np.nanmax(a) if vmax is None else vmax
+    ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi)
+    for (i, j), v in np.ndenumerate(a):
+        if np.isfinite(v):
+            dark = (v - lo) / (hi - lo + 1e-12) > 0.6
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=fontsize)
+    return ax
+
+
 def plot_curves(history: Mapping[str, Sequence[float]], xlabel: str = "epoch", ylabel: str = "",
                 title: str | None = None, logy: bool = False, ax=None):
     """Plot named series (e.g. ``{"train loss": [...], "val loss": [...]}``) on one axis; return it."""
@@ -77,3 +101,30 @@ def plot_curves(history: Mapping[str, Sequence[float]], xlabel: str = "epoch", y
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+# matplotlib's JavaScript animation player draws its buttons with Font Awesome from a CDN,
+# which an offline page cannot reach. Plain characters work everywhere.
+_BUTTON_LABELS = {
+    "fa fa-minus": "&minus;", "fa fa-fast-backward": "|&#x25C0;&#x25C0;", "fa fa-step-backward": "&#x25C0;|",
+    "fa fa-play fa-flip-horizontal": "&#x25C0;", "fa fa-pause": "&#x2759;&#x2759;", "fa fa-play": "&#x25B6;",
+    "fa fa-step-forward": "|&#x25B6;", "fa fa-fast-forward": "&#x25B6;&#x25B6;|", "fa fa-plus": "+",
+}
+_CDN_LINK = re.compile(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">')
+_ICON = re.compile(r'<i class="(fa [^"]+)"></i>')
+
+
+def animation_html(anim, default_mode: str = "once"):
+    """A matplotlib animation as a self-contained HTML player (``IPython.display.HTML``).
+
+    Same as ``anim.to_jshtml()``, but the player's buttons are plain characters
+    instead of Font Awesome icons loaded from a CDN, so it works offline and on
+    the static site without failed requests.
+    """
+    from IPython.display import HTML
+
+    html, found = _CDN_LINK.subn("", anim.to_jshtml(default_mode=default_mode))
+    if found != 1:
+        raise RuntimeError("matplotlib's animation template changed: the Font Awesome link was not found")
+    html = _ICON.sub(lambda m: f'<span aria-hidden="true">{_BUTTON_LABELS.get(m.group(1), "?")}</span>', html)
+    return HTML(html)
