@@ -37,6 +37,24 @@ def test_seed_everything_is_reproducible():
         seeding.seed_everything(-1)
 
 
+def test_seed_everything_threads_and_env_override(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("CNN_BOOK_THREADS", raising=False)
+        seeding.seed_everything(0, threads=1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("CNN_BOOK_THREADS", "2")
+        seeding.seed_everything(0, threads=1)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("CNN_BOOK_THREADS", "many")
+        with pytest.raises(ValueError, match="CNN_BOOK_THREADS"):
+            seeding.seed_everything(0)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_show_images_grid_and_errors():
     fig = plots.show_images([np.zeros((4, 4))] * 5 + [np.zeros((4, 4, 3))], titles=list("abcdef"), ncols=4)
     assert len(fig.axes) == 8 and fig.axes[5].get_title() == "f"

@@ -14,8 +14,10 @@ __all__ = ["seed_everything"]
 def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Generator:
     """Seed Python, NumPy and (if it is imported) PyTorch; return a fresh NumPy ``Generator``.
 
-    PyTorch is also switched to deterministic algorithms. ``threads`` caps
-    PyTorch's intra-op threads (useful when several processes share few cores).
+    PyTorch is also switched to deterministic algorithms (without the slow
+    filling of uninitialized memory). ``threads`` caps PyTorch's intra-op
+    threads; the environment variable ``CNN_BOOK_THREADS``, when set, overrides
+    it (useful when several notebooks share few cores).
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -26,6 +28,13 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Gene
     if torch is not None:
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.utils, "deterministic"):
+            torch.utils.deterministic.fill_uninitialized_memory = False
+        env_threads = os.environ.get("CNN_BOOK_THREADS")
+        if env_threads:
+            if not env_threads.isdigit() or int(env_threads) < 1:
+                raise ValueError(f"CNN_BOOK_THREADS must be a positive integer, got {env_threads!r}")
+            threads = int(env_threads)
         if threads is not None:
             torch.set_num_threads(threads)
     return np.random.default_rng(seed)

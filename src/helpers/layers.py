@@ -1,0 +1,326 @@
+"""Layers of a NumPy CNN: functions in the cs231n style and the layer objects built on them.
+
+Functions (``forward -> (out, cache)``, ``backward(dout, cache) -> gradients``):
+
+* :func:`relu_forward` / :func:`relu_backward`
+* :func:`dense_forward` / :func:`dense_backward` (a fully connected layer)
+
+Convolution and pooling functions live in :mod:`helpers.conv` and :mod:`helpers.pool`.
+
+Layer objects (:class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D`,
+:class:`GlobalAvgPool`, :class:`ReLU`, :class:`Flatten`, :class:`Dense`) share one
+small interface, so that :class:`helpers.network.Sequential` can chain them:
+
+* ``forward(x, train=True)`` returns the output; with ``train=True`` the layer keeps
+  what its backward pass needs, with ``train=False`` (inference) it keeps nothing;
+* ``backward(dout)`` returns ``dx = dL/dx`` and stores ``dL/dparam`` in ``grads``
+  (overwriting the previous gradients, not adding to them);
+* ``params`` and ``grads`` are dicts ``name -> array`` with the same keys (empty for
+  layers without parameters). Optimizers update ``params`` arrays *in place*.
+
+Weights follow PyTorch's layout, so they can be copied into ``torch.nn`` layers
+as they are: ``Conv2D.params["w"]`` is ``(out_ch, in_ch, KH, KW)`` like
+``nn.Conv2d.weight`` and ``Dense.params["w"]`` is ``(out_features, in_features)``
+like ``nn.Linear.weight`` (the layer computes ``x @ w.T + b``).
+
+Dtypes: parameters are created as ``dtype`` (float32 by default); the forward pass
+computes in NumPy's promotion of the input and parameter dtypes, so a float32
+input through float32 layers stays float32. Use ``dtype=np.float64`` for
+numerical gradient checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers import conv, pool
+
+__all__ = [
+    "relu_forward",
+    "relu_backward",
+    "dense_forward",
+    "dense_backward",
+    "Layer",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "GlobalAvgPool",
+    "ReLU",
+    "Flatten",
+    "Dense",
+]
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def relu_forward(x):
+    """ReLU, ``max(0, x)``, elementwise. Returns ``(out, cache)``; ``out`` keeps the dtype of ``x``."""
+    x = np.asarray(x)
+    positive = x > 0
+    return x * positive, (positive,)
+
+
+def relu_backward(dout, cache):
+    """Backward pass of :func:`relu_forward`: the gradient passes where ``x > 0`` and is 0 elsewhere.
+
+    At exactly ``x == 0`` the gradient is 0, as in PyTorch.
+    """
+    (positive,) = cache
+    dout = np.asarray(dout)
+    if dout.shape != positive.shape:
+        raise ValueError(f"dout must have the forward output's shape {positive.shape}; got {dout.shape}")
+    return dout * positive
+
+
+def dense_forward(x, w, b=None):
+    """Fully connected layer ``out = x @ w.T + b`` (as ``torch.nn.functional.linear``).
+
+    Parameters
+    ----------
+    x : array (N, D)
+    w : array (M, D), PyTorch's ``nn.Linear.weight`` layout (out_features, in_features)
+    b : array (M,) or None
+
+    Returns ``(out, cache)`` with ``out`` of shape ``(N, M)``.
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    if x.ndim != 2:
+        hint = " Put a Flatten layer (or x.reshape(len(x), -1)) before it." if x.ndim > 2 else ""
+        raise ValueError(f"x must have shape (N, D); got shape {x.shape} (ndim {x.ndim}).{hint}")
+    if w.ndim != 2:
+        raise ValueError(f"w must have shape (out_features, in_features); got shape {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"feature mismatch: x has {x.shape[1]} features per sample (shape {x.shape}) but w expects "
+            f"{w.shape[1]} (w shape {w.shape}, i.e. (out_features, in_features))"
+        )
+    if b is not None:
+        b = np.asarray(b)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"b must have shape ({w.shape[0]},), one bias per output; got {b.shape}")
+    out = x @ w.T
+    if b is not None:
+        out = out + b
+    return out, (x, w, b is not None)
+
+
+def dense_backward(dout, cache):
+    """Backward pass of :func:`dense_forward`: returns ``(dx, dw, db)``.
+
+    ``dx = dout @ w``, ``dw = dout.T @ x`` and ``db = dout.sum(axis=0)`` (``None``
+    when the layer has no bias).
+    """
+    x, w, has_bias = cache
+    dout = np.asarray(dout)
+    if dout.shape != (x.shape[0], w.shape[0]):
+        raise ValueError(f"dout must have the forward output's shape {(x.shape[0], w.shape[0])}; got {dout.shape}")
+    dx = dout @ w
+    dw = dout.T @ x
+    db = dout.sum(axis=0) if has_bias else None
+    return dx, dw, db
+
+
+# --------------------------------------------------------------------------- layer objects
+
+
+def _generator(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy Generator, an int seed or None; got {rng!r}")
+
+
+def _positive_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+class Layer:
+    """Base class: no parameters, and the bookkeeping of the cache between forward and backward."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._cache = None
+
+    def forward(self, x, train: bool = True):
+        """Output of the layer for the batch ``x``; keeps the cache for :meth:`backward` when ``train``."""
+        out, cache = self._forward(x)
+        self._cache = cache if train else None
+        return out
+
+    def backward(self, dout):
+        """Gradient of the loss with respect to the layer's input; parameter gradients go to ``grads``."""
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward needs a preceding forward(x, train=True) "
+                "(forward with train=False keeps nothing for the backward pass)"
+            )
+        return self._backward(dout, self._cache)
+
+    def __call__(self, x, train: bool = True):
+        """Same as :meth:`forward`."""
+        return self.forward(x, train)
+
+    def _forward(self, x):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _backward(self, dout, cache):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _set_grads(self, **grads):
+        for name, g in grads.items():
+            self.grads[name] = g.astype(self.params[name].dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Conv2D(Layer):
+    """2-D convolution layer (as ``torch.nn.Conv2d``), built on :func:`helpers.conv.conv2d_forward`.
+
+    ``Conv2D(in_ch, out_ch, kernel, stride=1, padding=0, rng=None, dtype=np.float32, bias=True)``.
+    Weights ``w`` of shape ``(out_ch, in_ch, KH, KW)`` get He initialization,
+    ``N(0, 2 / fan_in)`` with ``fan_in = in_ch*KH*KW`` (right for a ReLU that
+    follows); biases ``b`` start at 0. ``rng`` is a NumPy ``Generator`` or an int
+    seed (``None``: unseeded). Input ``(N, in_ch, H, W)``, output ``(N, out_ch, OH, OW)``.
+    """
+
+    def __init__(self, in_ch, out_ch, kernel, stride=1, padding=0, rng=None, dtype=np.float32, bias=True):
+        super().__init__()
+        in_ch, out_ch = _positive_int(in_ch, "in_ch"), _positive_int(out_ch, "out_ch")
+        kh, kw = conv._pair(kernel, "kernel", minimum=1)
+        conv._pair(stride, "stride", minimum=1)
+        conv._pair(padding, "padding", minimum=0)
+        self.in_ch, self.out_ch, self.kernel, self.stride, self.padding = in_ch, out_ch, (kh, kw), stride, padding
+        fan_in = in_ch * kh * kw
+        std = np.sqrt(2.0 / fan_in)
+        self.params["w"] = (_generator(rng).standard_normal((out_ch, in_ch, kh, kw)) * std).astype(dtype)
+        self.grads["w"] = np.zeros_like(self.params["w"])
+        if bias:
+            self.params["b"] = np.zeros(out_ch, dtype=dtype)
+            self.grads["b"] = np.zeros_like(self.params["b"])
+
+    def _forward(self, x):
+        return conv.conv2d_forward(x, self.params["w"], self.params.get("b"), self.stride, self.padding)
+
+    def _backward(self, dout, cache):
+        dx, dw, db = conv.conv2d_backward(dout, cache)
+        self._set_grads(w=dw, **({"b": db} if db is not None else {}))
+        return dx
+
+    def __repr__(self) -> str:
+        k = self.kernel[0] if self.kernel[0] == self.kernel[1] else self.kernel
+        return (
+            f"Conv2D({self.in_ch}, {self.out_ch}, kernel={k}, stride={self.stride}, padding={self.padding}"
+            f"{'' if 'b' in self.params else ', bias=False'})"
+        )
+
+
+class Dense(Layer):
+    """Fully connected layer (as ``torch.nn.Linear``), built on :func:`dense_forward`.
+
+    ``Dense(in_features, out_features, rng=None, dtype=np.float32, bias=True)``.
+    Weights ``w`` of shape ``(out_features, in_features)`` get He initialization
+    ``N(0, 2 / in_features)``; biases ``b`` start at 0. Input ``(N, in_features)``.
+    """
+
+    def __init__(self, in_features, out_features, rng=None, dtype=np.float32, bias=True):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        std = np.sqrt(2.0 / self.in_features)
+        w = _generator(rng).standard_normal((self.out_features, self.in_features)) * std
+        self.params["w"] = w.astype(dtype)
+        self.grads["w"] = np.zeros_like(self.params["w"])
+        if bias:
+            self.params["b"] = np.zeros(self.out_features, dtype=dtype)
+            self.grads["b"] = np.zeros_like(self.params["b"])
+
+    def _forward(self, x):
+        return dense_forward(x, self.params["w"], self.params.get("b"))
+
+    def _backward(self, dout, cache):
+        dx, dw, db = dense_backward(dout, cache)
+        self._set_grads(w=dw, **({"b": db} if db is not None else {}))
+        return dx
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features}, {self.out_features}{'' if 'b' in self.params else ', bias=False'})"
+
+
+class ReLU(Layer):
+    """Elementwise ``max(0, x)`` (as ``torch.nn.ReLU``), built on :func:`relu_forward`."""
+
+    def _forward(self, x):
+        return relu_forward(x)
+
+    def _backward(self, dout, cache):
+        return relu_backward(dout, cache)
+
+
+class _Pool(Layer):
+    _functions = None  # (forward, backward) of helpers.pool
+
+    def __init__(self, kernel, stride=None, padding=0):
+        super().__init__()
+        pool._geometry((1, 1, 10**9, 10**9), kernel, stride, padding)  # validate the arguments early
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def _forward(self, x):
+        return self._functions[0](x, self.kernel, self.stride, self.padding)
+
+    def _backward(self, dout, cache):
+        return self._functions[1](dout, cache)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel={self.kernel}, stride={self.stride}, padding={self.padding})"
+
+
+class MaxPool2D(_Pool):
+    """Max pooling (as ``torch.nn.MaxPool2d``): ``MaxPool2D(kernel, stride=None, padding=0)``.
+
+    ``stride=None`` means ``stride = kernel``. Ties send the gradient to the first
+    maximum of the window in row-major order, like PyTorch (see :mod:`helpers.pool`).
+    """
+
+    _functions = (pool.max_pool2d_forward, pool.max_pool2d_backward)
+
+
+class AvgPool2D(_Pool):
+    """Average pooling (as ``torch.nn.AvgPool2d``): ``AvgPool2D(kernel, stride=None, padding=0)``.
+
+    Zero padding counts in the average (PyTorch's default ``count_include_pad=True``).
+    """
+
+    _functions = (pool.avg_pool2d_forward, pool.avg_pool2d_backward)
+
+
+class GlobalAvgPool(Layer):
+    """Mean of every feature map, ``(N, C, H, W) -> (N, C)`` (as ``nn.AdaptiveAvgPool2d(1)`` + ``nn.Flatten()``)."""
+
+    def _forward(self, x):
+        return pool.global_avg_pool_forward(x)
+
+    def _backward(self, dout, cache):
+        return pool.global_avg_pool_backward(dout, cache)
+
+
+class Flatten(Layer):
+    """Reshape ``(N, ...)`` to ``(N, features)`` (as ``torch.nn.Flatten``), e.g. between conv and dense layers."""
+
+    def _forward(self, x):
+        x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError("x must have a batch axis; got a scalar")
+        return x.reshape(x.shape[0], -1), (x.shape,)
+
+    def _backward(self, dout, cache):
+        (shape,) = cache
+        dout = np.asarray(dout)
+        if dout.size != int(np.prod(shape)) or dout.shape[:1] != shape[:1]:
+            raise ValueError(f"dout must have {shape[0]} rows of {int(np.prod(shape[1:]))} features; got {dout.shape}")
+        return dout.reshape(shape)

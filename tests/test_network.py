@@ -1,0 +1,142 @@
+"""A whole NumPy CNN: numerical gradient check, equality with the same network in PyTorch, training steps."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import layers, optim
+from helpers.losses import softmax_cross_entropy
+from helpers.network import Sequential, numerical_check
+
+
+def small_cnn(rng, dtype=np.float64, in_ch=2, channels=3, size=6, classes=4):
+    """Conv2D -> ReLU -> MaxPool2D -> Flatten -> Dense, with non-zero biases."""
+    net = Sequential([
+        layers.Conv2D(in_ch, channels, 3, padding=1, rng=rng, dtype=dtype),
+        layers.ReLU(),
+        layers.MaxPool2D(2),
+        layers.Flatten(),
+        layers.Dense(channels * (size // 2) ** 2, classes, rng=rng, dtype=dtype),
+    ])
+    for _, name, p in net.parameters():
+        if name == "b":
+            p[:] = 0.1 * rng.standard_normal(p.shape)
+    return net
+
+
+def torch_twin(net):
+    """The same network in PyTorch, with the NumPy network's weights copied in."""
+    conv, dense = net[0], net[4]
+    dtype = torch.float64 if conv.params["w"].dtype == np.float64 else torch.float32
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(conv.in_ch, conv.out_ch, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(dense.in_features, dense.out_features),
+    ).to(dtype)
+    with torch.no_grad():
+        for ours, theirs in ((conv, model[0]), (dense, model[4])):
+            theirs.weight.copy_(torch.from_numpy(ours.params["w"]))
+            theirs.bias.copy_(torch.from_numpy(ours.params["b"]))
+    return model
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_whole_network_passes_numerical_gradient_check(seed):
+    rng = np.random.default_rng(seed)
+    net = small_cnn(rng)
+    x, y = rng.standard_normal((3, 2, 6, 6)), rng.integers(0, 4, 3)
+    errors = numerical_check(net, x, y)
+    assert set(errors) == {"input", "0.w", "0.b", "4.w", "4.b"}
+    report = ", ".join(f"{k}: {v:.1e}" for k, v in errors.items())
+    assert max(errors.values()) < 1e-6, f"relative errors {report}"
+
+
+def test_numerical_check_can_sample_entries_and_needs_float64():
+    rng = np.random.default_rng(1)
+    net = small_cnn(rng)
+    x, y = rng.standard_normal((2, 2, 6, 6)), rng.integers(0, 4, 2)
+    errors = numerical_check(net, x, y, num_checks=5)
+    assert max(errors.values()) < 1e-6, errors
+    with pytest.raises(ValueError, match="float64 parameters"):
+        numerical_check(small_cnn(rng, dtype=np.float32), x, y)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("seed", range(3))
+def test_same_loss_and_gradients_as_pytorch(seed, dtype, tol):
+    rng = np.random.default_rng(10 + seed)
+    net = small_cnn(rng, dtype, in_ch=1, channels=4, size=8, classes=5)
+    model = torch_twin(net)
+    x, y = rng.standard_normal((6, 1, 8, 8)).astype(dtype), rng.integers(0, 5, 6)
+
+    loss, dlogits = softmax_cross_entropy(net.forward(x, train=True), y)
+    dx = net.backward(dlogits)
+    tx = torch.tensor(x, requires_grad=True)
+    t_loss = F.cross_entropy(model(tx), torch.tensor(y))
+    t_loss.backward()
+
+    assert loss == pytest.approx(t_loss.item(), rel=tol, abs=tol)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=tol, atol=tol)
+    t_grads = [model[0].weight.grad, model[0].bias.grad, model[4].weight.grad, model[4].bias.grad]
+    for (i, name, g), t_g in zip(net.gradients(), t_grads, strict=True):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, t_g.numpy(), rtol=tol, atol=tol, err_msg=f"layer {i} {name}")
+
+
+def test_training_steps_with_adam_match_pytorch():
+    rng = np.random.default_rng(5)
+    net = small_cnn(rng, in_ch=1, channels=4, size=8, classes=5)
+    model = torch_twin(net)
+    opt = optim.Adam(net.parameters(), lr=0.01)
+    t_opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = rng.standard_normal((8, 1, 8, 8)), rng.integers(0, 5, 8)
+    losses, t_losses = [], []
+    for _ in range(5):
+        loss, dlogits = softmax_cross_entropy(net.forward(x), y)
+        net.backward(dlogits)
+        opt.step(net.gradients())
+        t_opt.zero_grad()
+        t_loss = F.cross_entropy(model(torch.tensor(x)), torch.tensor(y))
+        t_loss.backward()
+        t_opt.step()
+        losses.append(loss)
+        t_losses.append(t_loss.item())
+    np.testing.assert_allclose(losses, t_losses, rtol=1e-6)
+    assert losses[-1] < losses[0]
+    for (_, _, p), t_p in zip(net.parameters(), model.parameters(), strict=True):
+        np.testing.assert_allclose(p, t_p.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_sequential_bookkeeping_and_predict():
+    rng = np.random.default_rng(0)
+    net = small_cnn(rng, np.float32, in_ch=1, channels=2, size=8, classes=3)
+    assert [(i, name) for i, name, _ in net.parameters()] == [(0, "w"), (0, "b"), (4, "w"), (4, "b")]
+    assert net.parameters()[0][2] is net[0].params["w"]  # the arrays themselves, for in-place updates
+    assert net.num_parameters() == 2 * 9 + 2 + 3 * 32 + 3
+    assert len(net) == 5 and "(2) MaxPool2D(kernel=2" in repr(net)
+    x = rng.standard_normal((10, 1, 8, 8)).astype(np.float32)
+    full = net.forward(x, train=False)
+    assert full.dtype == np.float32
+    np.testing.assert_allclose(net.predict(x, batch_size=3), full, rtol=1e-6, atol=1e-6)
+    y = full.argmax(axis=1)
+    assert net.accuracy(x, y, batch_size=4) == 1.0
+    with pytest.raises(RuntimeError, match="train=True"):
+        net.backward(np.ones_like(full))  # predict keeps nothing for a backward pass
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda: Sequential([]), "at least one layer"),
+        (lambda: Sequential([layers.ReLU(), "relu"]), "layer 1 .* is not a layer"),
+        (lambda: Sequential([layers.ReLU()]).predict(np.zeros((2, 3)), batch_size=0), "batch_size"),
+        (lambda: Sequential([layers.ReLU()]).predict(np.zeros((0, 3))), "empty"),
+        (lambda: Sequential([layers.ReLU()]).accuracy(np.zeros((2, 3)), np.zeros(3, int)), "3 labels"),
+    ],
+)
+def test_sequential_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
