@@ -45,6 +45,28 @@ def test_relu_gradient_at_zero_is_zero_like_pytorch():
     assert layers.relu_forward(x.astype(np.float32))[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_and_tanh_functions_match_pytorch_and_never_overflow(dtype):
+    x = np.array([-1000.0, -30.0, -1.0, 0.0, 0.5, 30.0, 1000.0], dtype=dtype)
+    dout = np.linspace(-1, 1, len(x)).astype(dtype)
+    for forward, backward, t_fn in ((layers.sigmoid_forward, layers.sigmoid_backward, torch.sigmoid),
+                                    (layers.tanh_forward, layers.tanh_backward, torch.tanh)):
+        with np.errstate(over="raise", invalid="raise"):  # an overflow in exp would raise here
+            out, cache = forward(x)
+            dx = backward(dout, cache)
+        assert out.dtype == dtype and dx.dtype == dtype
+        tx = torch.tensor(x, requires_grad=True)
+        t_out = t_fn(tx)
+        t_out.backward(torch.tensor(dout))
+        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-6, atol=1e-7)
+    s, cache = layers.sigmoid_forward(np.array([0.0]))
+    assert s[0] == 0.5 and layers.sigmoid_backward(np.ones(1), cache)[0] == 0.25  # the largest slope
+    assert layers.sigmoid_forward(np.array([1, 2]))[0].dtype == np.float64
+    with pytest.raises(ValueError, match="forward output's shape"):
+        layers.tanh_backward(np.ones(3), layers.tanh_forward(np.ones(2))[1])
+
+
 def test_dense_numerical_gradients_and_no_bias():
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((4, 5)), rng.standard_normal((3, 5)), rng.standard_normal(3)
@@ -110,6 +132,8 @@ def random_layer_case(rng, dtype=np.float64):
         (conv, t_conv, image),
         (dense, t_dense, (n, c * h)),
         (layers.ReLU(), torch.nn.ReLU(), image),
+        (layers.Sigmoid(), torch.nn.Sigmoid(), image),
+        (layers.Tanh(), torch.nn.Tanh(), image),
         (layers.MaxPool2D(pk, ps, pp), torch.nn.MaxPool2d(pk, ps, pp), image),
         (layers.AvgPool2D(pk, ps, pp), torch.nn.AvgPool2d(pk, ps, pp), image),
         (layers.GlobalAvgPool(), torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()), image),

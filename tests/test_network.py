@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from helpers import layers, optim
 from helpers.losses import softmax_cross_entropy
-from helpers.network import Sequential, numerical_check
+from helpers.network import Sequential, numerical_check, to_torch
 
 
 def small_cnn(rng, dtype=np.float64, in_ch=2, channels=3, size=6, classes=4):
@@ -140,3 +140,80 @@ def test_sequential_bookkeeping_and_predict():
 def test_sequential_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_save_and_load_weights_round_trip(tmp_path):
+    rng = np.random.default_rng(3)
+    net, other = small_cnn(rng, np.float32), small_cnn(rng, np.float32)
+    path = tmp_path / "weights.npz"
+    net.save_weights(path)
+    with np.load(path) as f:
+        assert sorted(f.files) == ["0.b", "0.w", "4.b", "4.w"]
+    w_before = other[0].params["w"]
+    opt = optim.Adam(other.parameters())
+    other.load_weights(path)
+    assert other[0].params["w"] is w_before  # in place: the optimizer still holds the live arrays
+    assert opt.params[0] is other[0].params["w"]
+    x = rng.standard_normal((4, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(other.predict(x), net.predict(x))
+    state = net.state_dict()
+    state["0.w"][:] = 0  # a copy: the network is untouched
+    assert np.any(net[0].params["w"] != 0)
+    other.load_weights(state)
+    np.testing.assert_array_equal(other[0].params["w"], 0)
+    with pytest.raises(ValueError, match="missing .*'4.b'"):
+        other.load_weights({k: v for k, v in net.state_dict().items() if k != "4.b"})
+    with pytest.raises(ValueError, match="0.w has shape"):
+        other.load_weights({**net.state_dict(), "0.w": np.zeros((1, 2, 3, 3))})
+    with pytest.raises(ValueError, match=".npz path or a dict"):
+        other.load_weights([1, 2])
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_to_torch_builds_the_same_network(dtype, tol):
+    rng = np.random.default_rng(8)
+    net = Sequential([
+        layers.Conv2D(2, 3, 3, stride=2, padding=1, rng=rng, dtype=dtype), layers.Sigmoid(),
+        layers.AvgPool2D(2), layers.Conv2D(3, 4, 1, rng=rng, dtype=dtype, bias=False), layers.Tanh(),
+        layers.MaxPool2D(2, stride=1), layers.GlobalAvgPool(), layers.Dense(4, 5, rng=rng, dtype=dtype),
+        layers.ReLU(), layers.Dense(5, 3, rng=rng, dtype=dtype),
+    ])
+    model = to_torch(net)
+    assert len(model) == len(net)
+    x, y = rng.standard_normal((3, 2, 12, 12)).astype(dtype), rng.integers(0, 3, 3)
+    loss, dlogits = softmax_cross_entropy(net.forward(x), y)
+    dx = net.backward(dlogits)
+    tx = torch.tensor(x, requires_grad=True)
+    t_loss = F.cross_entropy(model(tx), torch.tensor(y))
+    t_loss.backward()
+    assert loss == pytest.approx(t_loss.item(), rel=tol)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=tol, atol=tol)
+    for i, name, g in net.gradients():
+        t_g = getattr(model[i], {"w": "weight", "b": "bias"}[name]).grad.numpy()
+        np.testing.assert_allclose(g, t_g, rtol=tol, atol=tol, err_msg=f"layer {i} {name}")
+    with pytest.raises(ValueError, match="no PyTorch counterpart"):
+        to_torch(Sequential([layers.ReLU(), type("Odd", (layers.Layer,), {})()]))
+    with pytest.raises(ValueError, match="Sequential"):
+        to_torch([layers.ReLU()])
+
+
+def test_numerical_check_norm_reduction():
+    rng = np.random.default_rng(4)
+    net = small_cnn(rng)
+    x, y = rng.standard_normal((2, 2, 6, 6)), rng.integers(0, 4, 2)
+    by_norm = numerical_check(net, x, y, reduce="norm")
+    by_max = numerical_check(net, x, y)
+    assert by_norm.keys() == by_max.keys()
+    assert all(by_norm[k] <= by_max[k] + 1e-12 for k in by_norm)  # an average is never worse than the worst
+    assert max(by_norm.values()) < 1e-8
+    original = net[4]._backward
+
+    def broken(dout, cache):
+        dx = original(dout, cache)
+        net[4].grads["w"] = net[4].grads["w"] * 1.1
+        return dx
+
+    net[4]._backward = broken
+    assert numerical_check(net, x, y, reduce="norm")["4.w"] > 1e-2
+    with pytest.raises(ValueError, match="reduce must be"):
+        numerical_check(net, x, y, reduce="mean")

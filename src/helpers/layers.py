@@ -3,12 +3,14 @@
 Functions (``forward -> (out, cache)``, ``backward(dout, cache) -> gradients``):
 
 * :func:`relu_forward` / :func:`relu_backward`
+* :func:`sigmoid_forward` / :func:`sigmoid_backward` and :func:`tanh_forward` / :func:`tanh_backward`
 * :func:`dense_forward` / :func:`dense_backward` (a fully connected layer)
 
 Convolution and pooling functions live in :mod:`helpers.conv` and :mod:`helpers.pool`.
 
 Layer objects (:class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D`,
-:class:`GlobalAvgPool`, :class:`ReLU`, :class:`Flatten`, :class:`Dense`) share one
+:class:`GlobalAvgPool`, :class:`ReLU`, :class:`Sigmoid`, :class:`Tanh`, :class:`Flatten`,
+:class:`Dense`) share one
 small interface, so that :class:`helpers.network.Sequential` can chain them:
 
 * ``forward(x, train=True)`` returns the output; with ``train=True`` the layer keeps
@@ -38,6 +40,10 @@ from helpers import conv, pool
 __all__ = [
     "relu_forward",
     "relu_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
     "dense_forward",
     "dense_backward",
     "Layer",
@@ -46,6 +52,8 @@ __all__ = [
     "AvgPool2D",
     "GlobalAvgPool",
     "ReLU",
+    "Sigmoid",
+    "Tanh",
     "Flatten",
     "Dense",
 ]
@@ -71,6 +79,55 @@ def relu_backward(dout, cache):
     if dout.shape != positive.shape:
         raise ValueError(f"dout must have the forward output's shape {positive.shape}; got {dout.shape}")
     return dout * positive
+
+
+def _float(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _check_same_shape(dout, out) -> np.ndarray:
+    dout = np.asarray(dout)
+    if dout.shape != out.shape:
+        raise ValueError(f"dout must have the forward output's shape {out.shape}; got {dout.shape}")
+    return dout
+
+
+def sigmoid_forward(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, elementwise and without overflow. Returns ``(out, cache)``.
+
+    For ``x < 0`` it is computed as ``exp(x) / (1 + exp(x))``, so ``exp`` never sees a
+    large positive argument. Floating-point input keeps its dtype; integers become float64.
+    """
+    x = _float(x)
+    e = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return out, (out,)
+
+
+def sigmoid_backward(dout, cache):
+    """Backward pass of :func:`sigmoid_forward`: ``dx = dout * s * (1 - s)`` with ``s = sigmoid(x)``.
+
+    The local slope ``s (1 - s)`` is at most 1/4 (at ``x = 0``), which is why deep
+    sigmoid stacks shrink their gradients layer after layer.
+    """
+    (out,) = cache
+    dout = _check_same_shape(dout, out)
+    return dout * (out * (1 - out))
+
+
+def tanh_forward(x):
+    """Hyperbolic tangent, elementwise. Returns ``(out, cache)``."""
+    x = _float(x)
+    out = np.tanh(x)
+    return out, (out,)
+
+
+def tanh_backward(dout, cache):
+    """Backward pass of :func:`tanh_forward`: ``dx = dout * (1 - tanh(x)**2)`` (a slope of at most 1)."""
+    (out,) = cache
+    dout = _check_same_shape(dout, out)
+    return dout * (1 - out * out)
 
 
 def dense_forward(x, w, b=None):
@@ -260,6 +317,26 @@ class ReLU(Layer):
 
     def _backward(self, dout, cache):
         return relu_backward(dout, cache)
+
+
+class Sigmoid(Layer):
+    """Elementwise logistic sigmoid (as ``torch.nn.Sigmoid``), built on :func:`sigmoid_forward`."""
+
+    def _forward(self, x):
+        return sigmoid_forward(x)
+
+    def _backward(self, dout, cache):
+        return sigmoid_backward(dout, cache)
+
+
+class Tanh(Layer):
+    """Elementwise hyperbolic tangent (as ``torch.nn.Tanh``), built on :func:`tanh_forward`."""
+
+    def _forward(self, x):
+        return tanh_forward(x)
+
+    def _backward(self, dout, cache):
+        return tanh_backward(dout, cache)
 
 
 class _Pool(Layer):

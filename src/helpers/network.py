@@ -11,16 +11,23 @@ and an optimizer from :mod:`helpers.optim`::
     loss, dlogits = softmax_cross_entropy(logits, yb)
     net.backward(dlogits)
     opt.step(net.gradients())
+
+Trained weights go to a ``.npz`` file with :meth:`Sequential.save_weights` and come
+back into a network of the same architecture with :meth:`Sequential.load_weights`.
+:func:`to_torch` builds the same network in PyTorch with the same weights (to
+compare gradients with autograd, or to train it with ``torch.optim``).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from helpers.gradcheck import rel_error
 from helpers.losses import softmax_cross_entropy
 
-__all__ = ["Sequential", "numerical_check"]
+__all__ = ["Sequential", "numerical_check", "to_torch"]
 
 
 class Sequential:
@@ -88,6 +95,42 @@ class Sequential:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
         return float(np.mean(self.predict(x, batch_size).argmax(axis=1) == y))
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter, keyed ``"<layer index>.<name>"`` (e.g. ``"0.w"``, ``"7.b"``)."""
+        return {f"{i}.{name}": p.copy() for i, name, p in self.parameters()}
+
+    def save_weights(self, path) -> None:
+        """Write every parameter to the ``.npz`` file ``path`` (keys as in :meth:`state_dict`)."""
+        np.savez(path, **self.state_dict())
+
+    def load_weights(self, source) -> None:
+        """Copy weights into this network *in place*: from a ``.npz`` path or a dict like :meth:`state_dict`.
+
+        The keys and shapes must match the network's parameters exactly (the same
+        architecture); the values are cast to each parameter's dtype. Arrays are
+        overwritten in place, so an optimizer built on :meth:`parameters` keeps working.
+        """
+        if isinstance(source, (str, os.PathLike)):
+            with np.load(source) as f:
+                weights = {k: f[k] for k in f.files}
+        elif isinstance(source, dict):
+            weights = source
+        else:
+            raise ValueError(f"load_weights needs a .npz path or a dict of arrays; got {type(source).__name__}")
+        own = {f"{i}.{name}": p for i, name, p in self.parameters()}
+        if set(weights) != set(own):
+            missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+            raise ValueError(
+                f"the weights do not fit this network (a different architecture?): missing {missing}, "
+                f"unexpected {extra}"
+            )
+        for key, p in own.items():
+            w = np.asarray(weights[key])
+            if w.shape != p.shape:
+                raise ValueError(f"weight {key} has shape {w.shape} but the network's parameter has {p.shape}")
+        for key, p in own.items():
+            p[...] = np.asarray(weights[key]).astype(p.dtype, copy=False)
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -99,7 +142,8 @@ class Sequential:
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
 
-def numerical_check(network, x, y, loss=softmax_cross_entropy, h: float = 1e-5, num_checks=None, seed: int = 0):
+def numerical_check(network, x, y, loss=softmax_cross_entropy, h: float = 1e-5, num_checks=None, seed: int = 0,
+                    reduce: str = "max"):
     """Compare the network's backward pass with central differences of the loss; returns relative errors.
 
     The analytic gradients come from ``network.forward(x)``, ``loss(out, y)`` and
@@ -107,11 +151,17 @@ def numerical_check(network, x, y, loss=softmax_cross_entropy, h: float = 1e-5, 
     ``-h`` and the loss recomputed: ``(L(+h) - L(-h)) / 2h``. ``num_checks``
     limits the check to that many randomly chosen entries per array (``None``: all).
 
-    Returns a dict ``"input"`` / ``"<layer index>.<name>"`` -> largest relative
+    Returns a dict ``"input"`` / ``"<layer index>.<name>"`` -> relative error.
+    With ``reduce="max"`` (the default) it is the largest elementwise relative
     error (:func:`helpers.gradcheck.rel_error`); about 1e-7 or less means the
-    backward pass is right. The network must be float64 (``dtype=np.float64``
-    layers) and ``x`` a float64 array: in float32 the differences drown in rounding.
+    backward pass is right. With ``reduce="norm"`` it is
+    ``|g - g_num| / (|g| + |g_num|)`` over the checked entries of each array
+    (Euclidean norms), which is not thrown off by single entries that are
+    almost zero. The network must be float64 (``dtype=np.float64`` layers) and
+    ``x`` a float64 array: in float32 the differences drown in rounding.
     """
+    if reduce not in ("max", "norm"):
+        raise ValueError(f"reduce must be 'max' or 'norm', got {reduce!r}")
     x = np.array(x, dtype=np.float64)  # a copy: the check perturbs it
     bad = [f"{i}.{name} ({p.dtype})" for i, name, p in network.parameters() if p.dtype != np.float64]
     if bad:
@@ -141,5 +191,57 @@ def numerical_check(network, x, y, loss=softmax_cross_entropy, h: float = 1e-5, 
             minus = loss_value()
             flat[idx] = old
             numeric[k] = (plus - minus) / (2 * h)
-        errors[key] = rel_error(analytic[key].reshape(-1)[indices], numeric)
+        picked = analytic[key].reshape(-1)[indices]
+        if reduce == "max":
+            errors[key] = rel_error(picked, numeric)
+        else:
+            errors[key] = float(np.linalg.norm(picked - numeric) /
+                                max(1e-12, np.linalg.norm(picked) + np.linalg.norm(numeric)))
     return errors
+
+
+def to_torch(network):
+    """The same network as a ``torch.nn.Sequential``, with copies of the NumPy weights.
+
+    Supports the layers of :mod:`helpers.layers` (``Conv2D``, ``Dense``, ``ReLU``,
+    ``Sigmoid``, ``Tanh``, ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool``,
+    ``Flatten``); the PyTorch modules get the dtype of the NumPy parameters
+    (float32 or float64). Module ``i`` of the result corresponds to layer ``i``
+    (``GlobalAvgPool`` becomes one ``nn.Sequential(AdaptiveAvgPool2d(1), Flatten())``),
+    so ``model[i].weight.grad`` is comparable to ``network[i].grads["w"]``.
+    """
+    import torch
+    from torch import nn
+
+    from helpers import layers as L
+
+    if not isinstance(network, Sequential):
+        raise ValueError(f"to_torch needs a helpers.network.Sequential; got {type(network).__name__}")
+    dtypes = {p.dtype for _, _, p in network.parameters()}
+    if len(dtypes) > 1:
+        raise ValueError(f"all parameters must share one dtype; got {sorted(str(d) for d in dtypes)}")
+    dtype = torch.float64 if dtypes == {np.dtype(np.float64)} else torch.float32
+    modules = []
+    for i, layer in enumerate(network.layers):
+        if isinstance(layer, L.Conv2D):
+            m = nn.Conv2d(layer.in_ch, layer.out_ch, layer.kernel, stride=layer.stride, padding=layer.padding,
+                          bias="b" in layer.params)
+        elif isinstance(layer, L.Dense):
+            m = nn.Linear(layer.in_features, layer.out_features, bias="b" in layer.params)
+        elif isinstance(layer, (L.MaxPool2D, L.AvgPool2D)):
+            cls = nn.MaxPool2d if isinstance(layer, L.MaxPool2D) else nn.AvgPool2d
+            m = cls(layer.kernel, stride=layer.stride, padding=layer.padding)
+        elif isinstance(layer, L.GlobalAvgPool):
+            m = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        else:
+            simple = {L.ReLU: nn.ReLU, L.Sigmoid: nn.Sigmoid, L.Tanh: nn.Tanh, L.Flatten: nn.Flatten}
+            if type(layer) not in simple:
+                raise ValueError(f"layer {i} ({layer!r}) has no PyTorch counterpart in to_torch")
+            m = simple[type(layer)]()
+        m = m.to(dtype)
+        with torch.no_grad():
+            for name, t_name in (("w", "weight"), ("b", "bias")):
+                if name in layer.params:
+                    getattr(m, t_name).copy_(torch.from_numpy(np.ascontiguousarray(layer.params[name])))
+        modules.append(m)
+    return nn.Sequential(*modules)
