@@ -7,30 +7,19 @@ Prints one line per shape with the median times and the NumPy/PyTorch ratio.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from helpers import conv
+from helpers.timing import median_time
 
 SHAPES = [  # (N, C_in, C_out, H=W), all with a 3x3 kernel and padding 1
     (64, 1, 8, 28),
     (64, 16, 32, 14),
     (32, 64, 64, 32),
 ]
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(n, c_in, c_out, size, repeats=5, seed=0):

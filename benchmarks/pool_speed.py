@@ -9,30 +9,19 @@ CNN; the last is ResNet's overlapping 3x3, stride-2, padding-1 pooling.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from helpers import pool
+from helpers.timing import median_time
 
 CASES = [  # ((N, C, H, W), kernel, stride, padding)
     ((64, 8, 28, 28), 2, 2, 0),
     ((32, 64, 32, 32), 2, 2, 0),
     ((32, 64, 32, 32), 3, 2, 1),
 ]
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(shape, kernel, stride, padding, repeats=20, seed=0):

@@ -1,12 +1,21 @@
 """The small library the book builds up, one module per topic.
 
 The NumPy network: ``conv`` (convolution), ``pool`` (max, average and global
-pooling), ``layers`` (ReLU, dense and the layer objects ``Conv2D``, ``MaxPool2D``,
-``Dense``, ...), ``losses`` (softmax cross-entropy), ``optim`` (SGD, Adam, AdamW),
-``network`` (``Sequential`` and a whole-network gradient check) and ``gradcheck``
-(numerical gradients). Around it: ``data`` (datasets), ``seeding``, ``plots`` and
-``widgets``. Import the module you need, e.g. ``from helpers import conv``;
-nothing heavy is imported here.
+pooling), ``layers`` (ReLU, sigmoid, tanh, dense and the layer objects ``Conv2D``,
+``MaxPool2D``, ``Dense``, ...), ``losses`` (softmax cross-entropy), ``optim`` (SGD,
+Adam, AdamW), ``network`` (``Sequential``, save/load, conversion to PyTorch and a
+whole-network gradient check), ``gradcheck`` (numerical gradients), ``batchnorm``
+(batch normalization), ``residual`` (the residual block) and ``numpy_training``
+(mini-batch training of a NumPy network, e.g. the MNIST CNN).
+
+PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
+``History``), ``training_plots`` (curves, confusion matrix, predictions) and
+``resnet`` (CIFAR ResNets with switchable skip connections).
+
+Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
+``seeding``, ``plots``, ``widgets`` and ``interview`` (the interview appendix).
+Import the module you need, e.g. ``from helpers import conv``; nothing heavy is
+imported here.
 """
 
 __version__ = "0.1.0"

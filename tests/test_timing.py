@@ -1,0 +1,38 @@
+import time
+
+import pytest
+
+from helpers.timing import median_time
+
+
+def test_median_time_measures_the_call_and_counts_calls():
+    calls = []
+
+    def sleepy():
+        calls.append(1)
+        time.sleep(0.01)
+
+    seconds = median_time(sleepy, repeats=3, warmup=2)
+    assert len(calls) == 5
+    assert 0.009 < seconds < 0.2
+
+
+def test_median_time_ignores_one_slow_outlier():
+    delays = iter([0.0, 0.1, 0.0, 0.0])   # the warm-up, then one slow call among three timed
+
+    def fn():
+        time.sleep(next(delays))
+
+    assert median_time(fn, repeats=3, warmup=1) < 0.05
+
+
+@pytest.mark.parametrize("kwargs, match", [({"repeats": 0}, "repeats"), ({"warmup": -1}, "warmup"),
+                                           ({"repeats": 2.5}, "repeats")])
+def test_median_time_rejects_bad_counts(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        median_time(lambda: None, **kwargs)
+
+
+def test_median_time_rejects_non_callables():
+    with pytest.raises(ValueError, match="function"):
+        median_time(3)
