@@ -25,7 +25,7 @@ test: book
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The site check needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; }
-	$(VENV)/bin/ruff check src tests tools benchmarks
+	$(VENV)/bin/ruff check src tests tools benchmarks scripts
 	$(PY) tools/execute_notebooks.py --check
 	CNN_BOOK_SITE=_build/html $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
 
@@ -35,7 +35,7 @@ execute: $(VENV)/.installed
 	$(PY) -m helpers.interview
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests tools benchmarks
+	$(VENV)/bin/ruff check src tests tools benchmarks scripts
 
 clean:
 	rm -rf _build book/_site_js

@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+from helpers import checkpoints
+from helpers.data import DataUnavailableError
+
+
+def test_save_then_load_round_trips_weights_in_float16_and_the_log(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    model[1].running_mean.add_(1.5)
+    path = checkpoints.save_checkpoint(model, {"acc": 0.5, "epochs": [1, 2]}, "tiny", tmp_path)
+    assert path == tmp_path / "tiny.pt" and (tmp_path / "tiny.json").is_file()
+    state, log = checkpoints.load_checkpoint("tiny", tmp_path)
+    assert log == {"acc": 0.5, "epochs": [1, 2]}
+    assert state["0.weight"].dtype == torch.float32
+    assert torch.allclose(state["0.weight"], model[0].weight, atol=1e-3, rtol=1e-3)   # float16 precision
+    assert state["1.num_batches_tracked"].dtype == torch.int64
+    fresh = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    fresh.load_state_dict(state)
+    assert torch.allclose(fresh[1].running_mean, torch.full((4,), 1.5))
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "model.pt", "log.json", 3])
+def test_names_must_be_bare_stems(bad, tmp_path):
+    with pytest.raises(ValueError, match="bare file stem"):
+        checkpoints.load_checkpoint(bad, tmp_path)
+
+
+def test_a_missing_checkpoint_names_where_it_looked(tmp_path):
+    with pytest.raises(DataUnavailableError, match="no checkpoint nothing.pt"):
+        checkpoints.load_checkpoint("nothing", tmp_path)
+
+
+def test_a_failed_download_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_BOOK_DATA", str(tmp_path))
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_URL", "http://127.0.0.1:9/")   # nothing listens there
+    with pytest.raises(DataUnavailableError, match="retrain it with the script"):
+        checkpoints.load_checkpoint("not_committed_anywhere")
+    assert not list((tmp_path / "checkpoints").glob("*.part"))
+
+
+def test_save_rejects_a_log_that_is_not_a_dict(tmp_path):
+    with pytest.raises(ValueError, match="log must be a dict"):
+        checkpoints.save_checkpoint(nn.Linear(2, 2), [1, 2], "x", tmp_path)
