@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from helpers.timing import median_time
+from helpers.timing import max_pool_seconds, median_time
 
 
 def test_median_time_measures_the_call_and_counts_calls():
@@ -36,3 +36,13 @@ def test_median_time_rejects_bad_counts(kwargs, match):
 def test_median_time_rejects_non_callables():
     with pytest.raises(ValueError, match="function"):
         median_time(3)
+
+
+def test_max_pool_seconds_times_both_implementations():
+    t_library, t_torch = max_pool_seconds((2, 3, 8, 8), repeats=2)
+    assert 0 < t_library < 1 and 0 < t_torch < 1
+
+
+def test_max_pool_seconds_rejects_a_shape_that_is_not_nchw():
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        max_pool_seconds((8, 8))
