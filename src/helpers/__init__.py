@@ -10,10 +10,13 @@ whole-network gradient check), ``gradcheck`` (numerical gradients), ``batchnorm`
 
 PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
 ``History``), ``training_plots`` (curves, confusion matrix, predictions) and
-``resnet`` (CIFAR ResNets with switchable skip connections).
+``resnet`` (CIFAR ResNets with switchable skip connections), ``transposed_conv``
+(transposed convolution in NumPy) and ``segmentation`` (U-Net, IoU/Dice, the DSB2018
+split, losses and test-time augmentation).
 
 Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
-``seeding``, ``plots``, ``widgets`` and ``interview`` (the interview appendix).
+``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``
+(save/load of trained weights with their logs) and ``interview`` (the interview appendix).
 Import the module you need, e.g. ``from helpers import conv``; nothing heavy is
 imported here.
 """

@@ -1,0 +1,46 @@
+"""The committed U-Net checkpoints load into today's model code and reach the IoU their logs report."""
+
+import pytest
+
+from helpers import data
+from helpers.checkpoints import load_checkpoint
+from helpers.segmentation import UNet, dice, dsb2018_split, images_to_tensor, iou, pixel_iou, predict_probs
+
+
+def _have_dsb2018():
+    try:
+        data.load_dsb2018()
+    except data.DataUnavailableError:
+        return False
+    return True
+
+
+def _model(name):
+    state, log = load_checkpoint(name)
+    model = UNet(**{k: log["model"][k] for k in ("width", "depth", "skips")})
+    model.load_state_dict(state)  # strict: every name and shape must match today's model
+    return model.eval(), log
+
+
+@pytest.mark.parametrize("name", ["unet_dsb2018", "unet_dsb2018_noskip"])
+def test_unet_checkpoint_matches_its_log(name):
+    model, log = _model(name)
+    assert sum(p.numel() for p in model.parameters()) == log["model"]["parameters"]
+    assert len(log["history"]["val_iou"]) == log["args"]["epochs"]
+    assert log["split"] == {"train": 465, "val": 100, "test": 99}
+    assert 0.0 < log["threshold"] < 1.0
+
+
+@pytest.mark.skipif(not _have_dsb2018(), reason="set CNN_BOOK_DATA to the offline data folder")
+@pytest.mark.parametrize("name", ["unet_dsb2018", "unet_dsb2018_noskip"])
+def test_unet_checkpoint_reaches_the_reported_test_iou(name):
+    model, log = _model(name)
+    ds = data.load_dsb2018()
+    test = dsb2018_split(len(ds), seed=0)["test"]
+    probs = predict_probs(model, images_to_tensor(ds.x[test]))
+    masks, truth = probs > log["threshold"], ds.y[test]
+    reported = log["test"]["at_val_threshold"]
+    assert pixel_iou(masks, truth) == pytest.approx(reported["pixel_iou"], abs=0.005)
+    assert float(iou(masks, truth).mean()) == pytest.approx(reported["mean_iou"], abs=0.005)
+    assert float(dice(masks, truth).mean()) == pytest.approx(reported["mean_dice"], abs=0.005)
+    assert reported["pixel_iou"] > 0.7
