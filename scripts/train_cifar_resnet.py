@@ -1,0 +1,78 @@
+"""Train the small CIFAR-10 ResNet that Lesson 6 loads, and save its checkpoint and training log.
+
+Usage (from the repository root, with CNN_BOOK_DATA set when offline):
+    python scripts/train_cifar_resnet.py [--epochs 15] [--depth 20] [--width 16] [--threads 1]
+
+Writes ``book/lessons/checkpoints/resnet<depth>_cifar10.pt`` (the weights, stored as float16
+to keep the file small) and ``resnet<depth>_cifar10.json`` (the arguments, the data copy used,
+the per-epoch history, the test accuracy and the training time). Seeded: the same command on
+the same machine gives the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from helpers.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.resnet import CifarResNet, count_parameters
+from helpers.seeding import seed_everything
+from helpers.training import cifar10_loaders, evaluate, fit
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-lr", type=float, default=0.2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=checkpoint_dir())
+    args = parser.parse_args(argv)
+
+    seed_everything(args.seed, threads=args.threads)
+    train_loader, val_loader, test_loader, info = cifar10_loaders(batch_size=args.batch_size, val_fraction=0.1,
+                                                                  augment=True, seed=args.seed)
+    model = CifarResNet(args.depth, width=args.width, zero_init_residual=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr / 25, momentum=0.9, weight_decay=5e-4,
+                                nesterov=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.max_lr, epochs=args.epochs,
+                                                    steps_per_epoch=len(train_loader))
+    start = time.perf_counter()
+    history = fit(model, train_loader, val_loader, args.epochs, optimizer, scheduler=scheduler,
+                  scheduler_step="batch", device="cpu", progress=False)
+    seconds = time.perf_counter() - start
+    test_loss, test_acc = evaluate(model, test_loader, device="cpu")
+
+    # The accuracy of the weights as stored (float16), which is what a reader who loads them gets.
+    stored = CifarResNet(args.depth, width=args.width)
+    stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                            for k, v in model.state_dict().items()})
+    _, stored_acc = evaluate(stored, test_loader, device="cpu")
+    log = {
+        "model": {"depth": args.depth, "width": args.width, "parameters": count_parameters(model)},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
+        # The normalization the weights expect (training-part statistics), so that the test images can be
+        # prepared identically whichever copy of CIFAR-10 the reader has.
+        "data": {"source": info["source"], "sizes": info["sizes"], "mean": info["mean"], "std": info["std"]},
+        "history": history.as_dict(),
+        "train_seconds": round(seconds, 1),
+        "test_loss": round(test_loss, 4),
+        "test_acc": round(test_acc, 4),
+        "test_acc_float16_weights": round(stored_acc, 4),
+        "machine": {"torch": torch.__version__, "threads": args.threads, "processor": platform.processor()},
+    }
+    name = f"resnet{args.depth}_cifar10"
+    save_checkpoint(model, log, name, args.out)
+    print(f"{name}: test accuracy {test_acc:.4f} (float16 weights {stored_acc:.4f}), "
+          f"{seconds:.0f} s of training, saved to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
