@@ -9,10 +9,11 @@ whole-network gradient check), ``gradcheck`` (numerical gradients), ``batchnorm`
 (mini-batch training of a NumPy network, e.g. the MNIST CNN).
 
 PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
-``History``), ``training_plots`` (curves, confusion matrix, predictions) and
+``History``), ``training_plots`` (curves, confusion matrix, predictions),
 ``resnet`` (CIFAR ResNets with switchable skip connections), ``transposed_conv``
-(transposed convolution in NumPy) and ``segmentation`` (U-Net, IoU/Dice, the DSB2018
-split, losses and test-time augmentation).
+(transposed convolution in NumPy), ``segmentation`` (U-Net, IoU/Dice, the DSB2018
+split, losses and test-time augmentation) and ``attacks`` (FGSM, PGD, robust accuracy,
+adversarial training and the bit-depth defence).
 
 Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
 ``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``

@@ -1,0 +1,55 @@
+"""The committed MNIST checkpoints of scripts/train_mnist_robust.py load and reach the accuracy their logs report."""
+
+import pytest
+import torch
+
+from helpers import data
+from helpers.attacks import accuracy, mnist_classifier
+from helpers.checkpoints import load_checkpoint
+
+NAMES = ["mnist_cnn_standard", "mnist_cnn_pgd"]
+
+
+def _have_mnist():
+    try:
+        data.load_mnist("test", download=False)
+    except data.DataUnavailableError:
+        return False
+    return True
+
+
+def _model(name):
+    state, log = load_checkpoint(name)
+    model = mnist_classifier(width=log["model"]["width"], hidden=log["model"]["hidden"])
+    model.load_state_dict(state)  # strict: every name and shape must match today's model
+    return model.eval(), log
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_loads_and_its_log_is_complete(name):
+    model, log = _model(name)
+    assert sum(p.numel() for p in model.parameters()) == log["model"]["parameters"]
+    assert len(log["history"]["loss"]) == log["epochs"]
+    assert log["train_seconds"] > 0
+    assert set(log["pgd_acc_first1000"]) == {"0.1", "0.2", "0.3"}
+    assert 0.95 < log["clean_acc_test"] <= 1.0
+
+
+def test_the_logs_show_what_adversarial_training_bought():
+    _, standard = load_checkpoint("mnist_cnn_standard")
+    _, robust = load_checkpoint("mnist_cnn_pgd")
+    assert standard["adversarial_training"] is None
+    assert robust["adversarial_training"]["eps"] >= 0.2
+    assert standard["pgd_acc_first1000"]["0.2"] < 0.05
+    assert robust["pgd_acc_first1000"]["0.2"] >= 0.7
+    assert robust["train_seconds"] > standard["train_seconds"]
+
+
+@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@pytest.mark.parametrize("name", NAMES)
+def test_clean_accuracy_on_1000_test_digits_matches_the_log(name):
+    model, log = _model(name)
+    test = data.load_mnist("test", download=False)
+    x = torch.from_numpy(test.x[:1000]).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(test.y[:1000])
+    assert accuracy(model, x, y) == pytest.approx(log["clean_acc_first1000"], abs=0.01)
