@@ -84,13 +84,14 @@ def test_page_loads_without_errors(server, browser, path):
 @pytest.mark.parametrize("path", [p for p in pages() if "/lessons/" in p])
 def test_lesson_shows_figures_math_and_widgets(server, browser, path):
     page, problems = open_page(browser, f"{server}/{path}")
-    page.wait_for_selector(".jupyter-widgets .widget-slider", state="visible", timeout=15000)
+    controls = ".jupyter-widgets .widget-slider, .jupyter-widgets .widget-dropdown"   # a lesson's knobs
+    page.wait_for_selector(controls, state="visible", timeout=15000)
     figures = page.locator(".cell_output img")
     loaded = page.evaluate("Array.from(document.querySelectorAll('.cell_output img'))"
                            ".filter(i => i.complete && i.naturalWidth > 50).length")
     assert figures.count() >= 3 and loaded == figures.count(), f"{loaded}/{figures.count()} figures loaded"
     assert page.locator("mjx-container").count() > 0, "math was not rendered by MathJax"
-    widget = page.locator(".jupyter-widgets .widget-slider").first
+    widget = page.locator(controls).first
     widget.scroll_into_view_if_needed()
     name = path.replace("/", "_").replace(".html", "")
     page.screenshot(path=str(SHOTS / f"{name}_widget.png"))
