@@ -5,7 +5,8 @@ pooling), ``layers`` (ReLU, sigmoid, tanh, dense and the layer objects ``Conv2D`
 ``MaxPool2D``, ``Dense``, ...), ``losses`` (softmax cross-entropy), ``optim`` (SGD,
 Adam, AdamW), ``network`` (``Sequential``, save/load, conversion to PyTorch and a
 whole-network gradient check), ``gradcheck`` (numerical gradients), ``batchnorm``
-(batch normalization), ``residual`` (the residual block) and ``numpy_training``
+(batch normalization), ``residual`` (the residual block), ``regularization``
+(dropout and weight initialization) and ``numpy_training``
 (mini-batch training of a NumPy network, e.g. the MNIST CNN).
 
 PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
@@ -13,7 +14,8 @@ PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
 ``resnet`` (CIFAR ResNets with switchable skip connections), ``transposed_conv``
 (transposed convolution in NumPy), ``segmentation`` (U-Net, IoU/Dice, the DSB2018
 split, losses and test-time augmentation) and ``attacks`` (FGSM, PGD, robust accuracy,
-adversarial training and the bit-depth defence).
+adversarial training and the bit-depth defence); ``visualize`` shows what a trained
+network learned (filters, feature maps, Grad-CAM, occlusion).
 
 Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
 ``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``
