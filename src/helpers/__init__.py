@@ -15,7 +15,8 @@ PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
 (transposed convolution in NumPy), ``segmentation`` (U-Net, IoU/Dice, the DSB2018
 split, losses and test-time augmentation) and ``attacks`` (FGSM, PGD, robust accuracy,
 adversarial training and the bit-depth defence); ``visualize`` shows what a trained
-network learned (filters, feature maps, Grad-CAM, occlusion).
+network learned (filters, feature maps, Grad-CAM, occlusion); ``architectures`` counts
+parameters and multiply-adds and builds LeNet-5, Inception, separable and SE blocks.
 
 Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
 ``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``
