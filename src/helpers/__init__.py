@@ -16,7 +16,8 @@ PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
 split, losses and test-time augmentation) and ``attacks`` (FGSM, PGD, robust accuracy,
 adversarial training and the bit-depth defence); ``visualize`` shows what a trained
 network learned (filters, feature maps, Grad-CAM, occlusion); ``architectures`` counts
-parameters and multiply-adds and builds LeNet-5, Inception, separable and SE blocks.
+parameters and multiply-adds and builds LeNet-5, Inception, separable and SE blocks;
+``transfer`` freezes, replaces heads, extracts features and fine-tunes.
 
 Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
 ``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``
