@@ -1,11 +1,11 @@
 """The committed checkpoints load into today's model code and still score what their logs recorded."""
 
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
 from helpers import data
-from helpers.checkpoints import load_checkpoint
-from helpers.resnet import CifarResNet, count_parameters
+from helpers.resnet import count_parameters, load_cifar_resnet
 from helpers.training import ImageDataset, evaluate, image_transform
 
 
@@ -18,9 +18,7 @@ def _have_cifar10_test():
 
 
 def test_resnet_checkpoint_matches_its_log():
-    state, log = load_checkpoint("resnet20_cifar10")
-    model = CifarResNet(log["model"]["depth"], width=log["model"]["width"])
-    model.load_state_dict(state)  # strict: every name and shape must match today's model
+    model, log = load_cifar_resnet("resnet20_cifar10")  # strict: every name and shape must match today's model
     assert count_parameters(model) == log["model"]["parameters"]
     assert len(log["history"]["train_loss"]) == log["args"]["epochs"]
     assert len(log["data"]["mean"]) == 3 and len(log["data"]["std"]) == 3
@@ -28,12 +26,21 @@ def test_resnet_checkpoint_matches_its_log():
 
 @pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
 def test_resnet_checkpoint_reaches_the_logged_test_accuracy():
-    state, log = load_checkpoint("resnet20_cifar10")
-    model = CifarResNet(log["model"]["depth"], width=log["model"]["width"])
-    model.load_state_dict(state)
+    model, log = load_cifar_resnet("resnet20_cifar10")
     test = data.load_cifar10("test", download=False)
     loader = DataLoader(ImageDataset(test.x, test.y, image_transform(log["data"]["mean"], log["data"]["std"])),
                         batch_size=500)
     _, acc = evaluate(model, loader, device="cpu")
     assert acc == pytest.approx(log["test_acc_float16_weights"], abs=0.002)
     assert acc > 0.74
+
+
+def test_pixel_input_model_normalizes_with_the_logged_statistics():
+    model, log = load_cifar_resnet("resnet20_cifar10")
+    pixel_model, _ = load_cifar_resnet("resnet20_cifar10", pixel_input=True)
+    assert not pixel_model.training and isinstance(pixel_model.net, type(model))
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    mean = torch.tensor(log["data"]["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(log["data"]["std"]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(pixel_model(x), model((x - mean) / std))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import data
-from helpers.attacks import accuracy, mnist_classifier
+from helpers.attacks import accuracy, load_mnist_classifier
 from helpers.checkpoints import load_checkpoint
 
 NAMES = ["mnist_cnn_standard", "mnist_cnn_pgd"]
@@ -18,16 +18,9 @@ def _have_mnist():
     return True
 
 
-def _model(name):
-    state, log = load_checkpoint(name)
-    model = mnist_classifier(width=log["model"]["width"], hidden=log["model"]["hidden"])
-    model.load_state_dict(state)  # strict: every name and shape must match today's model
-    return model.eval(), log
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_loads_and_its_log_is_complete(name):
-    model, log = _model(name)
+    model, log = load_mnist_classifier(name)
     assert sum(p.numel() for p in model.parameters()) == log["model"]["parameters"]
     assert len(log["history"]["loss"]) == log["epochs"]
     assert log["train_seconds"] > 0
@@ -48,7 +41,7 @@ def test_the_logs_show_what_adversarial_training_bought():
 @pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
 @pytest.mark.parametrize("name", NAMES)
 def test_clean_accuracy_on_1000_test_digits_matches_the_log(name):
-    model, log = _model(name)
+    model, log = load_mnist_classifier(name)
     test = data.load_mnist("test", download=False)
     x = torch.from_numpy(test.x[:1000]).float().div(255).unsqueeze(1)
     y = torch.from_numpy(test.y[:1000])

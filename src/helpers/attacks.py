@@ -33,6 +33,7 @@ from torch import nn
 
 __all__ = [
     "Normalize",
+    "load_mnist_classifier",
     "BitDepth",
     "bit_depth",
     "fgsm",
@@ -123,6 +124,20 @@ def mnist_classifier(width: int = 16, hidden: int = 128) -> nn.Sequential:
         nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, 10),
     )
+
+
+def load_mnist_classifier(name: str):
+    """A committed :func:`mnist_classifier` checkpoint (e.g. ``"mnist_cnn_standard"``), in eval mode, and its log.
+
+    Returns ``(model, log)``; the weights are loaded strictly, so every name and
+    shape must match today's model. See :func:`helpers.checkpoints.load_checkpoint`.
+    """
+    from helpers.checkpoints import load_checkpoint
+
+    state, log = load_checkpoint(name)
+    model = mnist_classifier(width=log["model"]["width"], hidden=log["model"]["hidden"])
+    model.load_state_dict(state)
+    return model.eval(), log
 
 
 # --------------------------------------------------------------------------------------------------- checks

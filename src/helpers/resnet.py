@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BasicBlock", "CifarResNet", "gradient_norms", "count_parameters"]
+__all__ = ["BasicBlock", "CifarResNet", "gradient_norms", "count_parameters", "load_cifar_resnet"]
 
 _SHORTCUTS = ("projection", "zeropad")
 
@@ -136,3 +136,25 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (elements of tensors with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
+def load_cifar_resnet(name: str = "resnet20_cifar10", pixel_input: bool = False):
+    """A committed :class:`CifarResNet` checkpoint in eval mode, and its training log: ``(model, log)``.
+
+    The weights are loaded strictly (every name and shape must match today's
+    model). The network expects images normalized with the training statistics
+    stored in ``log["data"]``; with ``pixel_input=True`` the model is
+    ``nn.Sequential(normalize=Normalize(mean, std), net=resnet)`` and takes pixels
+    in ``[0, 1]`` instead (what attacks and transfer learning need).
+    """
+    from collections import OrderedDict
+
+    from helpers.checkpoints import load_checkpoint
+
+    state, log = load_checkpoint(name)
+    model = CifarResNet(log["model"]["depth"], width=log["model"]["width"])
+    model.load_state_dict(state)
+    if pixel_input:
+        from helpers.attacks import Normalize
+
+        model = nn.Sequential(OrderedDict(normalize=Normalize(log["data"]["mean"], log["data"]["std"]), net=model))
+    return model.eval(), log
