@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 book: $(VENV)/.installed
 	$(PY) tools/site_js.py
-	$(PY) -m helpers.interview --check
+	$(PY) tools/interview.py --check
 	$(VENV)/bin/jupyter-book build --all -W --path-output . .
 	@echo "Site built: open _build/html/index.html, or serve it with  $(PY) -m http.server -d _build/html 8000"
 
@@ -32,7 +32,7 @@ test: book
 # Re-run every lesson top to bottom and save its outputs (do this before committing a changed lesson).
 execute: $(VENV)/.installed
 	$(PY) tools/execute_notebooks.py
-	$(PY) -m helpers.interview
+	$(PY) tools/interview.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests tools benchmarks scripts

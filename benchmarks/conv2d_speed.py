@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import conv
-from helpers.timing import median_time
+from helpers.book.timing import median_time
+from helpers.numpy import conv
 
 SHAPES = [  # (N, C_in, C_out, H=W), all with a 3x3 kernel and padding 1
     (64, 1, 8, 28),

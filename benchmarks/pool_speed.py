@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 import torch
 
-from helpers.timing import max_pool_seconds
+from helpers.torch.speed import max_pool_seconds
 
 CASES = [  # ((N, C, H, W), kernel, stride, padding)
     ((64, 8, 28, 28), 2, 2, 0),

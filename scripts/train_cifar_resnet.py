@@ -1,4 +1,4 @@
-"""Train the small CIFAR-10 ResNet that Lesson 6 loads, and save its checkpoint and training log.
+"""Train the small CIFAR-10 ResNet that the ResNet lesson loads, and save its checkpoint and training log.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_cifar_resnet.py [--epochs 15] [--depth 20] [--width 16] [--threads 1]
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 
-from helpers.checkpoints import checkpoint_dir, save_checkpoint
-from helpers.resnet import CifarResNet, count_parameters
 from helpers.seeding import seed_everything
-from helpers.training import cifar10_loaders, evaluate, fit
+from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.loaders import cifar10_loaders
+from helpers.torch.params import count_params
+from helpers.torch.resnet import CifarResNet
+from helpers.torch.training import evaluate, fit
 
 
 def main(argv=None):
@@ -56,7 +58,7 @@ def main(argv=None):
                             for k, v in model.state_dict().items()})
     _, stored_acc = evaluate(stored, test_loader, device="cpu")
     log = {
-        "model": {"depth": args.depth, "width": args.width, "parameters": count_parameters(model)},
+        "model": {"depth": args.depth, "width": args.width, "parameters": count_params(model, trainable_only=True)},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         # The normalization the weights expect (training-part statistics), so that the test images can be
         # prepared identically whichever copy of CIFAR-10 the reader has.

@@ -1,11 +1,11 @@
-"""Train the two MNIST classifiers that Lesson 8 attacks: a standard one and a PGD-adversarially-trained one.
+"""Train the two MNIST classifiers the adversarial-examples lesson attacks: a standard one and a PGD-trained one.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_mnist_robust.py [--epochs 4] [--adv-epochs 7] [--eps 0.3] [--steps 5] [--threads 1]
 
-Both use :func:`helpers.attacks.mnist_classifier` (inputs are pixels in [0, 1]), Adam and a
+Both use :func:`helpers.torch.models.mnist_classifier` (inputs are pixels in [0, 1]), Adam and a
 one-cycle learning rate on the 60,000 training digits. The robust one trains on PGD examples
-made on the fly (:func:`helpers.attacks.adversarial_train_epoch`: random start, ``--steps``
+made on the fly (:func:`helpers.torch.attacks.adversarial_train_epoch`: random start, ``--steps``
 steps of 2.5 * eps / steps), with eps ramped up linearly over the first ``--warmup`` epochs.
 Writes ``book/lessons/checkpoints/mnist_cnn_standard.{pt,json}`` and ``mnist_cnn_pgd.{pt,json}``:
 float16 weights, and a log with the arguments, per-epoch loss, clean test accuracy (all 10,000
@@ -22,10 +22,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.attacks import accuracy, adversarial_train_epoch, mnist_classifier, pgd, robust_accuracy
-from helpers.checkpoints import checkpoint_dir, save_checkpoint
 from helpers.data import load_mnist
 from helpers.seeding import seed_everything
+from helpers.torch.attacks import adversarial_train_epoch, pgd, robust_accuracy
+from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.metrics import accuracy
+from helpers.torch.models import mnist_classifier
+from helpers.torch.params import count_params
 
 EVAL_EPSILONS = (0.1, 0.2, 0.3)
 EVAL_N = 1000
@@ -57,15 +60,15 @@ def train_one(name, args, eps, epochs, x_train, y_train, x_test, y_test):
               f"train acc {stats['adv_acc']:.4f}, {stats['seconds']:.0f} s", flush=True)
     seconds = sum(history["seconds"])
 
-    # Everything below is measured on the weights as stored (float16), which is what a reader loads.
+    # Everything below is measured on the weights as stored (float16), which is what a reader loads; accuracy and
+    # robust_accuracy run the model in eval mode themselves (helpers.torch.modes.eval_mode).
     stored = mnist_classifier(width=args.width, hidden=args.hidden)
     stored.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
-    stored.eval()
     xe, ye = x_test[:EVAL_N], y_test[:EVAL_N]
     robust = robust_accuracy(stored, xe, ye, pgd, EVAL_EPSILONS, steps=20, seed=0)
     log = {
-        "model": {"builder": "helpers.attacks.mnist_classifier", "width": args.width, "hidden": args.hidden,
-                  "parameters": sum(p.numel() for p in model.parameters())},
+        "model": {"builder": "helpers.torch.models.mnist_classifier", "width": args.width, "hidden": args.hidden,
+                  "parameters": count_params(model)},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         "adversarial_training": {"attack": "pgd", "eps": eps, "steps": args.steps,
                                  "alpha": "2.5 * eps / steps", "random_start": True} if eps > 0 else None,

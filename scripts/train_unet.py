@@ -1,9 +1,9 @@
-"""Train the U-Net that Lesson 7 loads on the 96x96 DSB2018 nuclei, and save its checkpoint and log.
+"""Train the U-Net that the segmentation lesson loads on the 96x96 DSB2018 nuclei; save its checkpoint and log.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_unet.py [--epochs 40] [--width 16] [--depth 3] [--no-skips] [--name unet_dsb2018]
 
-Trains on the seeded training split of :func:`helpers.segmentation.dsb2018_split` with BCE+Dice loss,
+Trains on the seeded training split of :func:`helpers.data.dsb2018_split` with BCE+Dice loss,
 random flips/90-degree rotations, Adam and a one-cycle learning rate; after every epoch it measures the
 pixel IoU on the validation split and keeps the best epoch's weights. The decision threshold is then
 chosen on validation, and the test split is scored once. Writes ``book/lessons/checkpoints/<name>.pt``
@@ -22,21 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.checkpoints import checkpoint_dir, save_checkpoint
-from helpers.data import load_dsb2018
+from helpers.data import dsb2018_split, load_dsb2018
+from helpers.numpy.metrics import dice, iou, pixel_dice, pixel_iou
 from helpers.seeding import seed_everything
-from helpers.segmentation import (
-    UNet,
-    bce_dice_loss,
-    dice,
-    dsb2018_split,
-    images_to_tensor,
-    iou,
-    pixel_dice,
-    pixel_iou,
-    predict_probs,
-    random_dihedral,
-)
+from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.params import count_params
+from helpers.torch.unet import UNet, bce_dice_loss, images_to_tensor, predict_probs, random_dihedral
 
 
 def main(argv=None):
@@ -110,8 +101,8 @@ def main(argv=None):
                        "mean_iou": round(float(iou(m, yte).mean()), 5),
                        "mean_dice": round(float(dice(m, yte).mean()), 5)}
     log = {
-        "model": {"class": "helpers.segmentation.UNet", "width": args.width, "depth": args.depth,
-                  "skips": args.skips, "parameters": sum(p.numel() for p in model.parameters())},
+        "model": {"class": "helpers.torch.unet.UNet", "width": args.width, "depth": args.depth,
+                  "skips": args.skips, "parameters": count_params(model)},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         "data": data.source, "split": {k: len(v) for k, v in split.items()},
         "history": history, "best_epoch": best["epoch"], "best_val_iou_at_0.5": round(best_iou, 5),

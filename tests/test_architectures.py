@@ -3,22 +3,24 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.architectures import (
-    Inception,
-    SqueezeExcite,
+from helpers.numpy.separable import (
     conv_flops,
     conv_params,
-    count_macs,
-    count_params,
     depthwise_conv_numpy,
-    fc_param_share,
-    lenet5,
     pointwise_conv_numpy,
-    separable_conv,
     separable_conv_numpy,
     separable_cost_ratio,
+)
+from helpers.torch.architectures import (
+    Inception,
+    SqueezeExcite,
+    count_macs,
+    fc_param_share,
+    lenet5,
+    separable_conv,
     summarize,
 )
+from helpers.torch.params import count_params
 
 
 @pytest.mark.parametrize("c_in, c_out, k, groups, bias", [(3, 8, 3, 1, True), (8, 16, 5, 4, False),

@@ -1,4 +1,4 @@
-"""FGSM, PGD, robust accuracy, adversarial training and the bit-depth defence (helpers.attacks).
+"""FGSM, PGD, robust accuracy, adversarial training and the bit-depth defence (helpers.torch.attacks).
 
 A tiny classifier is trained in a second on a synthetic two-class image problem, so the
 attacks have a real decision boundary to push images across.
@@ -9,18 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attacks import (
-    BitDepth,
-    Normalize,
-    accuracy,
-    adversarial_train_epoch,
-    bit_depth,
-    fgsm,
-    mnist_classifier,
-    pgd,
-    predict_labels,
-    robust_accuracy,
-)
+from helpers.torch.attacks import BitDepth, adversarial_train_epoch, bit_depth, fgsm, pgd, robust_accuracy
+from helpers.torch.metrics import accuracy, predict_labels
+from helpers.torch.models import Normalize, mnist_classifier
 
 
 def _toy_data(n=256, seed=0):

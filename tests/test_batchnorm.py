@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import batchnorm as bn
-from helpers.gradcheck import numerical_gradient, rel_error
-from helpers.layers import Layer
+from helpers.numpy import batchnorm as bn
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
+from helpers.numpy.layers import Layer
 
 
 def random_shape(rng, conv):
@@ -153,8 +153,8 @@ def test_layer_float32_stays_float32():
         ((4, 2), {}, r"gamma must have shape \(2,\)"),
         ((1, 3), {}, "more than 1 value per channel"),
         ((0, 3), {}, "empty"),
-        ((4, 3), {"momentum": 1.5}, "momentum must be a number in"),
-        ((4, 3), {"eps": 0}, "eps must be a number > 0"),
+        ((4, 3), {"momentum": 1.5}, r"momentum must be a finite number in \[0"),
+        ((4, 3), {"eps": 0}, r"eps must be a finite number in \(0"),
         ((4, 3), {"running_mean": [0.0, 0.0, 0.0]}, "updated in place"),
         ((4, 3), {"running_var": np.ones(2)}, r"running_var must have shape \(3,\)"),
         ((4, 3), {"running_mean": np.zeros(3, int)}, "floating-point array"),
@@ -179,3 +179,35 @@ def test_bad_dout_and_layer_arguments():
         bn.BatchNorm(3, momentum=-0.1)
     with pytest.raises(ValueError, match=r"BatchNorm\(3\) expects 3 features or channels"):
         bn.BatchNorm(3)(np.zeros((4, 5)))
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_layer_uses_the_base_protocol_and_integer_inputs_become_float():
+    assert "forward" not in vars(bn.BatchNorm) and "backward" not in vars(bn.BatchNorm)
+    layer = bn.BatchNorm(2)
+    x = np.arange(16, dtype=np.uint8).reshape(4, 2, 2)[:, :, :1].reshape(4, 2)
+    out = layer.forward(x)
+    assert out.dtype == np.float32  # uint8 takes the float32 of gamma and beta
+    ref = torch.nn.functional.batch_norm(torch.from_numpy(x).float(), None, None, training=True, eps=1e-5)
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)
+    dx = layer.backward(np.ones((4, 2), dtype=np.int64))
+    assert dx.dtype == np.float32 and dx.flags.writeable
+    assert layer.grads["gamma"].dtype == np.float32 and layer.grads["beta"].tolist() == [4.0, 4.0]
+    layer.forward(x, train=False)
+    with pytest.raises(RuntimeError, match="train=True"):
+        layer.backward(np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(momentum=float("nan")), "momentum must be a finite number"),
+    (dict(eps=float("inf")), "eps must be a finite number"),
+    (dict(momentum=True), "momentum must be a finite number"),
+])
+def test_nan_and_inf_hyperparameters_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bn.BatchNorm(3, **kwargs)
+    args = dict(gamma=np.ones(3), beta=np.zeros(3), running_mean=np.zeros(3), running_var=np.ones(3))
+    with pytest.raises(ValueError, match=message):
+        bn.batchnorm_forward(np.ones((4, 3)), **args, **kwargs)

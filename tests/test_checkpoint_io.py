@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import checkpoints
 from helpers.data import DataUnavailableError
+from helpers.torch import checkpoints
 
 
 def test_save_then_load_round_trips_weights_in_float16_and_the_log(tmp_path):

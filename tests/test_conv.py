@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import conv
-from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.numpy import conv
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
 
 
 def random_case(rng):
@@ -134,3 +134,81 @@ def test_bad_bias_and_dout_shapes():
         conv.conv2d_backward(np.zeros((1, 4, 5, 5)), cache)
     with pytest.raises(ValueError, match="kernel spans"):
         conv.conv_output_size(3, 5)
+
+
+# --------------------------------------------------------------------------- dtypes (regressions)
+
+
+def test_uint8_image_is_convolved_in_floating_point_like_torch():
+    # 1800 used to come back as 8: uint8 arithmetic wrapped around modulo 256
+    x = np.full((1, 1, 3, 3), 200, dtype=np.uint8)
+    w = np.ones((1, 1, 3, 3), dtype=np.uint8)
+    out, _ = conv.conv2d_forward(x, w)
+    assert out.dtype == np.float64 and out.item() == 1800.0
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 3, 7, 6)).astype(np.uint8)
+    w = rng.integers(-3, 4, (4, 3, 3, 3))
+    b = np.array([1, 0, -1, 2])
+    out, _ = conv.conv2d_forward(x, w, b, stride=2, padding=1)
+    ref = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), torch.from_numpy(b).double(),
+                   stride=2, padding=1)
+    np.testing.assert_allclose(out, ref.numpy())
+
+
+def test_uint8_image_with_float32_weights_computes_in_float32():
+    x = np.full((1, 1, 4, 4), 255, dtype=np.uint8)
+    w = np.full((2, 1, 3, 3), 0.5, dtype=np.float32)
+    out = conv.conv2d(x, w)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 255 * 0.5 * 9)
+
+
+def test_backward_of_integer_and_boolean_inputs_matches_torch():
+    # integer forward inputs used to keep an integer cache: the float dout was cast to int and every gradient was 0
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 5, (2, 2, 5, 5))
+    w = rng.random((3, 2, 3, 3)) > 0.5  # boolean weights
+    b = np.array([1, 2, 3], dtype=np.int16)
+    dout = rng.standard_normal((2, 3, 3, 3))
+    out, cache = conv.conv2d_forward(x, w, b)
+    dx, dw, db = conv.conv2d_backward(dout, cache)
+    xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w.astype(float), b))
+    ref = F.conv2d(xt, wt, bt)
+    ref.backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy())
+    for mine, theirs in ((dx, xt), (dw, wt), (db, bt)):
+        assert mine.dtype == np.float64 and mine.flags.writeable
+        np.testing.assert_allclose(mine, theirs.grad.numpy(), atol=1e-12)
+    # an integer dout is a float gradient too
+    dx_int, _, db_int = conv.conv2d_backward(np.ones((2, 3, 3, 3), dtype=np.int64), cache)
+    assert dx_int.dtype == np.float64 and db_int.dtype == np.float64 and np.all(db_int == 18)
+
+
+def test_float16_computes_in_float32_and_matches_torch():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float16)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float16)
+    out, cache = conv.conv2d_forward(x, w, padding=1)
+    assert out.dtype == np.float32
+    ref = F.conv2d(torch.from_numpy(x).float(), torch.from_numpy(w).float(), padding=1)
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)
+    dx, dw, _ = conv.conv2d_backward(np.ones(out.shape, np.float16), cache)
+    assert dx.dtype == dw.dtype == np.float32
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(ValueError, match="x must be an array of real numbers"):
+        conv.conv2d_forward(np.ones((1, 1, 3, 3), complex), np.ones((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("stride,padding", [((2, 1), (1, 0)), ([1, 2], [0, 1])])
+def test_stride_and_padding_pairs_match_torch(stride, padding):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 2, 7, 8)), rng.standard_normal((3, 2, 3, 2))
+    ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=tuple(stride), padding=tuple(padding))
+    np.testing.assert_allclose(conv.conv2d(x, w, stride=stride, padding=padding), ref.numpy(), atol=1e-12)
+
+
+def test_bool_stride_is_refused():
+    with pytest.raises(ValueError, match="stride must be an int or a pair"):
+        conv.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), stride=True)

@@ -1,12 +1,12 @@
 """Data loaders: the right arrays from the data folder, and clear errors without data."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import data
+from helpers.project import repo_root
 
 HAVE_DATA = (data.data_dir() / "MNIST" / "raw").is_dir() if os.environ.get(data.DATA_ENV) else False
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason=f"set {data.DATA_ENV} to the offline data folder")
@@ -72,7 +72,7 @@ def test_bad_setting_and_bad_split(tmp_path, monkeypatch):
     with pytest.raises(data.DataUnavailableError, match="is not a folder"):
         data.data_dir()
     monkeypatch.delenv(data.DATA_ENV)
-    assert data.data_dir() == Path(data.__file__).resolve().parents[2] / "data"
+    assert data.data_dir() == repo_root() / "data"
     with pytest.raises(ValueError, match="split must be"):
         data.load_mnist("validation")
 
@@ -89,3 +89,66 @@ def test_sha256_of_known_bytes(tmp_path):
     p = tmp_path / "f"
     p.write_bytes(b"abc")
     assert data.sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _copy_head(src, dst, n_bytes=None):
+    """Copy ``src`` to ``dst`` (whole, or only its first ``n_bytes``: a truncated copy)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fh:
+        dst.write_bytes(fh.read() if n_bytes is None else fh.read(n_bytes))
+
+
+@needs_data
+@pytest.mark.parametrize("download", [False, True])
+def test_truncated_mnist_file_is_reported_as_damaged(tmp_path, monkeypatch, download):
+    raw = data.data_dir() / "MNIST" / "raw"
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        _copy_head(raw / name, tmp_path / "MNIST" / "raw" / name, 1000 if name.startswith("t10k-images") else None)
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(data.DataCorruptError) as info:
+        data.load_mnist("test", download=download)  # the files exist, so torchvision does not go online
+    damaged = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    message = str(info.value)
+    assert info.value.path == damaged and str(damaged) in message
+    assert "damaged" in message and "truncated" in message and "delete it" in message
+    assert "not in the data folder" not in message
+    assert isinstance(info.value, data.DataUnavailableError)  # existing handlers still catch it
+
+
+def test_garbage_mnist_files_are_reported_as_damaged(tmp_path, monkeypatch):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"this is not an idx file" * 100)
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip either")
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(data.DataCorruptError, match="t10k-images-idx3-ubyte.gz is damaged: its MD5"):
+        data.load_mnist("test", download=False)
+    (raw / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(data.DataCorruptError, match="t10k-labels-idx1-ubyte is damaged: its header"):
+        data.load_mnist("test", download=False)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(data.DataUnavailableError, match="MNIST is not in the data folder") as info:
+        data.load_mnist("test", download=False)  # nothing left: missing, not damaged
+    assert not isinstance(info.value, data.DataCorruptError)
+
+
+def test_damaged_cifar10_batch_is_named(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(b"\x80\x04 half a pickle")
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(data.DataCorruptError, match="test_batch is damaged: its MD5 checksum") as info:
+        data.load_cifar10("test", download=False)
+    assert info.value.path == folder / "test_batch" and "delete it" in str(info.value)
+
+
+@needs_data
+@pytest.mark.parametrize("name, load", [("cifar10.npz", lambda: data.load_cifar10("test", download=False)),
+                                        ("dsb2018_nuclei_96.npz", data.load_dsb2018)])
+def test_truncated_prepared_copy_is_reported_as_damaged(tmp_path, monkeypatch, name, load):
+    _copy_head(data.data_dir() / name, tmp_path / name, 100_000)
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(data.DataCorruptError, match="does not match the book's copy") as info:
+        load()
+    assert info.value.path == tmp_path / name and str(tmp_path / name) in str(info.value)
+    assert "copy the book's prepared file" in str(info.value)

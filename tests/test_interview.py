@@ -1,9 +1,8 @@
 """The interview thread: question list, lesson tables, appendix page."""
 
+import interview
 import nbformat
 import pytest
-
-from helpers import interview
 
 
 def make_notebook(path, table_rows, heading="## Output size"):
@@ -57,4 +56,4 @@ def test_heading_slug():
 def test_book_citations_are_valid_and_appendix_is_current():
     citations = interview.collect_citations()
     interview.render_appendix(interview.load_questions(), citations)  # raises on unknown ids
-    assert interview.main(["--check"]) == 0, "run `python -m helpers.interview` to regenerate the appendix"
+    assert interview.main(["--check"]) == 0, "run `python tools/interview.py` to regenerate the appendix"

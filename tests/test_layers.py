@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import layers, losses
-from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.numpy import layers, losses
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
 
 F64 = dict(dtype=np.float64)
 
@@ -312,3 +312,89 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits(dtype):
 def test_softmax_cross_entropy_errors(logits, labels, message):
     with pytest.raises(ValueError, match=message):
         losses.softmax_cross_entropy(logits, labels)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_integer_inputs_give_float_results_like_torch():
+    x = np.array([[-2, 0, 3]], dtype=np.int64)
+    out, cache = layers.relu_forward(x)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 3.0]])
+    assert layers.relu_backward(np.array([[5, 5, 5]]), cache).dtype == np.float64
+    s, _ = layers.sigmoid_forward(np.array([0], dtype=np.int8))
+    assert s.dtype == np.float64 and s.item() == 0.5
+    assert layers.tanh_forward(np.array([1], dtype=np.float16))[0].dtype == np.float32
+    # dense: uint8 inputs and integer weights used to compute (and wrap) in integers
+    xi = np.full((2, 3), 200, dtype=np.uint8)
+    wi = np.full((4, 3), 2, dtype=np.uint8)
+    out, cache = layers.dense_forward(xi, wi, np.ones(4, dtype=np.uint8))
+    ref = F.linear(torch.from_numpy(xi).double(), torch.from_numpy(wi).double(), torch.ones(4, dtype=torch.float64))
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, ref.numpy())
+    dx, dw, db = layers.dense_backward(np.full((2, 4), 0.5), cache)
+    np.testing.assert_allclose(dw, np.full((4, 3), 200.0))  # 2 rows * 0.5 * 200
+    np.testing.assert_allclose(db, [1.0] * 4)
+    # uint8 input through float32 parameters stays float32, as in PyTorch's type promotion
+    assert layers.dense_forward(xi, wi.astype(np.float32))[0].dtype == np.float32
+    _, loss_grad = losses.softmax_cross_entropy(np.array([[1, 2]], dtype=np.int32), np.array([0]))
+    assert loss_grad.dtype == np.float64
+
+
+def _backward_cases():
+    rng = np.random.default_rng(0)
+    x4 = rng.standard_normal((2, 2, 4, 4))
+    yield "relu", layers.relu_forward(x4), layers.relu_backward
+    yield "sigmoid", layers.sigmoid_forward(x4), layers.sigmoid_backward
+    yield "tanh", layers.tanh_forward(x4), layers.tanh_backward
+    yield "dense", layers.dense_forward(x4.reshape(2, -1), rng.standard_normal((3, 32))), layers.dense_backward
+    yield "concat", layers.concat_forward(x4, x4), layers.concat_backward
+    for layer in (layers.Flatten(), layers.GlobalAvgPool(), layers.MaxPool2D(2), layers.AvgPool2D((2, 1)),
+                  layers.Conv2D(2, 3, (3, 1), padding=(1, 0), rng=0, dtype=np.float64), layers.ReLU()):
+        out = layer.forward(x4)
+        yield type(layer).__name__, (out, None), (lambda d, _c, lay=layer: lay.backward(d))
+
+
+@pytest.mark.parametrize("name,forward,backward", list(_backward_cases()),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_every_backward_returns_writeable_arrays_even_for_a_read_only_dout(name, forward, backward):
+    out, cache = forward
+    dout = np.broadcast_to(np.float64(1.0), out.shape)  # read-only
+    grads = backward(dout, cache)
+    for g in grads if isinstance(grads, tuple) else (grads,):
+        if g is not None:
+            assert g.flags.writeable, name
+
+
+def test_layer_subclass_gets_the_train_flag_and_the_base_keeps_the_cache():
+    seen = []
+
+    class Scale(layers.Layer):
+        def _forward(self, x, train):
+            seen.append(train)
+            return 2 * x if train else 3 * x, "cache"
+
+        def _backward(self, dout, cache):
+            assert cache == "cache"
+            return 2 * dout
+
+    layer = Scale()
+    assert layer.forward(np.ones(2)).tolist() == [2.0, 2.0]
+    assert layer.backward(np.ones(2)).tolist() == [2.0, 2.0]
+    assert layer.forward(np.ones(2), train=False).tolist() == [3.0, 3.0] and seen == [True, False]
+    with pytest.raises(RuntimeError, match="train=True"):
+        layer.backward(np.ones(2))
+
+
+def test_conv_and_pool_layers_take_ints_or_pairs():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 7, 6)).astype(np.float32)
+    conv_layer = layers.Conv2D(2, 3, (3, 2), stride=(2, 1), padding=[1, 0], rng=0)
+    ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(conv_layer.params["w"]), stride=(2, 1), padding=(1, 0))
+    np.testing.assert_allclose(conv_layer.forward(x), ref.numpy(), rtol=1e-5, atol=1e-5)
+    out = layers.MaxPool2D((2, 3), stride=(1, 2), padding=(1, 1)).forward(x)
+    ref = F.max_pool2d(torch.from_numpy(x), (2, 3), stride=(1, 2), padding=(1, 1))
+    np.testing.assert_array_equal(out, ref.numpy())
+    with pytest.raises(ValueError, match="stride must be an int or a pair"):
+        layers.Conv2D(2, 3, 3, stride=(1, 2, 3))

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import layers, optim
-from helpers.losses import softmax_cross_entropy
-from helpers.network import Sequential, numerical_check, to_torch
+from helpers.numpy import layers, optim
+from helpers.numpy.losses import softmax_cross_entropy
+from helpers.numpy.network import Sequential, numerical_check, to_torch
 
 
 def small_cnn(rng, dtype=np.float64, in_ch=2, channels=3, size=6, classes=4):
@@ -217,3 +217,24 @@ def test_numerical_check_norm_reduction():
     assert numerical_check(net, x, y, reduce="norm")["4.w"] > 1e-2
     with pytest.raises(ValueError, match="reduce must be"):
         numerical_check(net, x, y, reduce="mean")
+
+
+def test_sequential_with_train_dependent_layers_and_a_pair_stride_block():
+    # BatchNorm, Dropout and ResidualBlock now use the Layer base protocol: Sequential must see no difference
+    from helpers.numpy.batchnorm import BatchNorm
+    from helpers.numpy.dropout import Dropout
+    from helpers.numpy.residual import ResidualBlock
+
+    rng = np.random.default_rng(0)
+    net = Sequential([
+        layers.Conv2D(1, 2, 3, padding=(1, 1), rng=rng, dtype=np.float64, bias=False), BatchNorm(2, dtype=np.float64),
+        layers.ReLU(), ResidualBlock(2, 3, stride=(2, 2), rng=rng, dtype=np.float64), Dropout(0.0),
+        layers.GlobalAvgPool(), layers.Dense(3, 4, rng=rng, dtype=np.float64),
+    ])
+    x, y = rng.standard_normal((4, 1, 6, 6)), np.array([0, 1, 2, 3])
+    errors = numerical_check(net, x, y, num_checks=5)
+    assert max(errors.values()) < 1e-6, errors
+    eval_out = net.forward(x, train=False)
+    np.testing.assert_array_equal(eval_out, net.predict(x))
+    with pytest.raises(RuntimeError, match="train=True"):
+        net.backward(np.ones_like(eval_out))

@@ -5,10 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import numpy_training as nt
-from helpers.losses import softmax_cross_entropy
-from helpers.network import to_torch
-from helpers.optim import SGD, Adam
+from helpers import data
+from helpers.history import History
+from helpers.numpy import training as nt
+from helpers.numpy.losses import softmax_cross_entropy
+from helpers.numpy.models import mnist_cnn
+from helpers.numpy.network import to_torch
+from helpers.numpy.optim import SGD, Adam
 
 
 def blobs(rng, n=96, size=8):
@@ -22,8 +25,8 @@ def blobs(rng, n=96, size=8):
 
 
 def tiny_net(seed, dtype=np.float64):
-    from helpers import layers as L
-    from helpers.network import Sequential
+    from helpers.numpy import layers as L
+    from helpers.numpy.network import Sequential
 
     rng = np.random.default_rng(seed)
     return Sequential([L.Conv2D(1, 2, 3, padding=1, rng=rng, dtype=dtype), L.ReLU(), L.MaxPool2D(2),
@@ -32,27 +35,27 @@ def tiny_net(seed, dtype=np.float64):
 
 def test_normalize_mnist():
     images = np.array([[[0, 255]]], dtype=np.uint8).repeat(2, axis=0)
-    x = nt.normalize_mnist(images)
+    x = data.normalize_mnist(images)
     assert x.shape == (2, 1, 1, 2) and x.dtype == np.float32
     np.testing.assert_allclose(x[0, 0, 0], [-0.1307 / 0.3081, (1 - 0.1307) / 0.3081], rtol=1e-6)
     with pytest.raises(ValueError, match="uint8 digits"):
-        nt.normalize_mnist(np.zeros((2, 28, 28)))
+        data.normalize_mnist(np.zeros((2, 28, 28)))
 
 
 def test_mnist_cnn_architecture_and_seed():
-    net = nt.mnist_cnn(seed=0)
+    net = mnist_cnn(seed=0)
     assert net.num_parameters() == 9098
     assert [type(layer).__name__ for layer in net] == ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU",
                                                         "MaxPool2D", "Flatten", "Dense"]
     x = np.zeros((3, 1, 28, 28), np.float32)
     out = net.forward(x)
     assert out.shape == (3, 10) and out.dtype == np.float32
-    same, other = nt.mnist_cnn(seed=0), nt.mnist_cnn(seed=1)
+    same, other = mnist_cnn(seed=0), mnist_cnn(seed=1)
     np.testing.assert_array_equal(net[0].params["w"], same[0].params["w"])
     assert not np.array_equal(net[0].params["w"], other[0].params["w"])
-    assert nt.mnist_cnn(dtype=np.float64)[7].params["w"].dtype == np.float64
+    assert mnist_cnn(dtype=np.float64)[7].params["w"].dtype == np.float64
     with pytest.raises(ValueError, match="channels must be a pair"):
-        nt.mnist_cnn(channels=8)
+        mnist_cnn(channels=8)
 
 
 def test_batches_orders_and_schedule():
@@ -80,7 +83,8 @@ def test_batches_orders_and_schedule():
         (lambda: nt.steps_per_epoch(0, 3), "n must be"),
         (lambda: nt.steps_per_epoch(5, 0), "batch_size must be"),
         (lambda: nt.epoch_orders(5, 0), "epochs must be"),
-        (lambda: nt.cosine_lr(0, 10), "base_lr > 0"),
+        (lambda: nt.cosine_lr(0, 10), r"base_lr must be a finite number in \(0, inf\)"),
+        (lambda: nt.cosine_lr(0.1, 10, final_lr=float("nan")), "final_lr must be a finite number"),
         (lambda: nt.cosine_lr(0.1, 0), "total_steps"),
     ],
 )
@@ -107,7 +111,9 @@ def test_train_learns_and_is_reproducible():
     for (_, _, a), (_, _, b) in zip(net.parameters(), net2.parameters(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert set(hist.curves()) == {"train loss", "val loss", "train acc", "val acc"}
-    assert hist.seconds > 0
+    assert isinstance(hist, History) and len(hist) == 4 and len(hist.seconds) == 4 and min(hist.seconds) > 0
+    assert hist.total_seconds == pytest.approx(sum(hist.seconds))
+    assert hist.lr == [0.02] * 4 and hist.step_lr == [0.02] * 24
 
 
 def test_train_equals_a_hand_written_loop_with_the_same_order_and_schedule():
@@ -128,7 +134,10 @@ def test_train_equals_a_hand_written_loop_with_the_same_order_and_schedule():
             opt.step(ref.gradients())
             losses.append(loss)
             step += 1
-    assert hist.step_loss == losses and hist.lr == [schedule(s) for s in range(6)]
+    assert hist.step_loss == losses and hist.step_lr == [schedule(s) for s in range(6)]
+    assert hist.lr == [schedule(0), schedule(3)]  # the rate at each epoch's first step
+    assert np.isnan(hist.val_loss).all() and len(hist.val_acc) == 2  # no validation data: NaN, one per epoch
+    assert set(hist.curves()) == {"train loss", "train acc"}
     for (_, _, a), (_, _, b) in zip(net.parameters(), ref.parameters(), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -169,10 +178,10 @@ def test_train_mnist_cnn_is_the_lesson_recipe():
     x = rng.standard_normal((40, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 40)
     net, hist = nt.train_mnist_cnn(x, y, epochs=2, batch_size=16, seed=3, progress=False)
-    ref = nt.mnist_cnn(seed=3)
+    ref = mnist_cnn(seed=3)
     ref_hist = nt.train(ref, Adam(ref.parameters(), lr=2e-3), x, y, epochs=2, batch_size=16, seed=3,
                         lr_schedule=nt.cosine_lr(2e-3, 2 * 3), progress=False)
-    assert hist.step_loss == ref_hist.step_loss and hist.lr == ref_hist.lr
+    assert hist.step_loss == ref_hist.step_loss and hist.step_lr == ref_hist.step_lr and hist.lr == ref_hist.lr
     for (_, _, a), (_, _, b) in zip(net.parameters(), ref.parameters(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert hist.train_loss[-1] < hist.train_loss[0]  # it learns even random labels by heart

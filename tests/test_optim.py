@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import optim
+from helpers.numpy import optim
 
 SHAPES = [(3, 4), (5,), (2, 3, 2, 2)]
 
@@ -83,9 +83,9 @@ def test_adam_first_step_moves_every_weight_by_about_lr():
         (lambda: optim.SGD([], lr=0.1), "empty"),
         (lambda: optim.SGD([[1.0, 2.0]], lr=0.1), "NumPy arrays"),
         (lambda: optim.SGD([np.zeros(3, dtype=int)], lr=0.1), "floating-point"),
-        (lambda: optim.SGD([np.zeros(3)], lr=-1), "lr must be a number >= 0"),
+        (lambda: optim.SGD([np.zeros(3)], lr=-1), r"lr must be a finite number in \[0"),
         (lambda: optim.SGD([np.zeros(3)], lr=0.1, momentum=-0.5), "momentum must be"),
-        (lambda: optim.Adam([np.zeros(3)], betas=(0.9, 1.0)), "betas must be a pair"),
+        (lambda: optim.Adam([np.zeros(3)], betas=(0.9, 1.0)), r"betas\[1\] must be a finite number in \[0, 1\)"),
         (lambda: optim.Adam([np.zeros(3)], betas=0.9), "betas must be a pair"),
         (lambda: optim.Adam([np.zeros(3)]).step([np.zeros(3), np.zeros(3)]), "2 gradients for 1 parameters"),
         (lambda: optim.Adam([np.zeros(3)]).step([np.zeros(4)]), r"shape \(4,\) but its parameter has shape \(3,\)"),
@@ -101,3 +101,59 @@ def test_read_only_params_are_refused():
     p.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         optim.SGD([p], lr=0.1)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls,kwargs", [
+    (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+    (optim.Adam, torch.optim.Adam, dict(lr=0.05, weight_decay=0.01)),
+    (optim.AdamW, torch.optim.AdamW, dict(lr=0.05, weight_decay=0.1)),
+], ids=["SGD-momentum-wd", "SGD-momentum", "Adam-wd", "AdamW"])
+def test_0d_parameters_match_torch_over_several_steps(ours_cls, torch_cls, kwargs):
+    # for a 0-d parameter SGD's momentum buffer was a NumPy scalar and stopped updating from step 3 on
+    rng = np.random.default_rng(0)
+    p, q = np.array(1.5), np.zeros((2,))
+    t_p, t_q = torch.tensor(1.5, dtype=torch.float64, requires_grad=True), torch.zeros(2, dtype=torch.float64,
+                                                                                    requires_grad=True)
+    ours, theirs = ours_cls([p, q], **kwargs), torch_cls([t_p, t_q], **kwargs)
+    for _ in range(5):
+        g, h = np.array(rng.standard_normal()), rng.standard_normal(2)
+        ours.step([g, h])
+        t_p.grad, t_q.grad = torch.tensor(g), torch.tensor(h)
+        theirs.step()
+        assert p.shape == () and isinstance(p, np.ndarray)
+        np.testing.assert_allclose(p, t_p.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(q, t_q.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: optim.Adam(p, lr=float("nan")), "lr"),
+    (lambda p: optim.AdamW(p, lr=float("inf")), "lr"),
+    (lambda p: optim.Adam(p, eps=float("nan")), "eps"),
+    (lambda p: optim.Adam(p, eps=0.0), "eps"),
+    (lambda p: optim.Adam(p, weight_decay=float("nan")), "weight_decay"),
+    (lambda p: optim.AdamW(p, weight_decay=-0.1), "weight_decay"),
+    (lambda p: optim.Adam(p, betas=(float("nan"), 0.9)), r"betas\[0\]"),
+    (lambda p: optim.Adam(p, betas=(0.9, -0.1)), r"betas\[1\]"),
+    (lambda p: optim.SGD(p, lr=0.1, momentum=float("nan")), "momentum"),
+    (lambda p: optim.SGD(p, lr=0.1, momentum=1.0), "momentum"),
+    (lambda p: optim.SGD(p, lr=0.1, weight_decay=float("inf")), "weight_decay"),
+    (lambda p: optim.SGD(p, lr=True), "lr"),
+])
+def test_nan_inf_and_out_of_range_hyperparameters_are_refused(make, message):
+    # Adam(lr=nan) used to be accepted and turned every parameter into NaN at the first step
+    p = np.ones(3)
+    with pytest.raises(ValueError, match=rf"{message} must be a finite number"):
+        make([p])
+    np.testing.assert_array_equal(p, 1.0)
+
+
+def test_a_nan_learning_rate_set_between_steps_is_refused():
+    opt = optim.Adam([np.ones(2)], lr=0.1)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        opt.lr = float("nan")
+    opt.lr = 0.01
+    assert opt.lr == 0.01

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import pool
-from helpers.gradcheck import numerical_gradient, rel_error
+from helpers.numpy import pool
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
 
 
 def random_case(rng):
@@ -248,3 +248,53 @@ def test_windows_of_minus_infinity_send_their_gradient_to_the_first_real_pixel(k
         t_out, t_dx = torch_pool(F.max_pool2d, value, params, dout)
         np.testing.assert_array_equal(out, t_out)
         np.testing.assert_allclose(pool.max_pool2d_backward(dout, cache), t_dx, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_global_avg_pool_backward_on_1x1_maps_is_writeable():
+    # np.broadcast_to returned a read-only view that ascontiguousarray passed through for 1x1 maps
+    _, cache = pool.global_avg_pool_forward(np.ones((2, 3, 1, 1)))
+    dx = pool.global_avg_pool_backward(np.ones((2, 3)), cache)
+    assert dx.flags.writeable and dx.shape == (2, 3, 1, 1)
+    dx += 1  # must not raise
+    np.testing.assert_array_equal(dx, 2.0)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "global"])
+@pytest.mark.parametrize("hw", [(1, 1), (4, 4)])
+def test_every_pool_backward_returns_a_new_writeable_array(kind, hw):
+    x = np.random.default_rng(0).standard_normal((2, 3, *hw))
+    k = 1 if hw == (1, 1) else 2
+    if kind == "global":
+        out, cache = pool.global_avg_pool_forward(x)
+        backward = pool.global_avg_pool_backward
+    else:
+        out, cache = getattr(pool, f"{kind}_pool2d_forward")(x, k)
+        backward = getattr(pool, f"{kind}_pool2d_backward")
+    dout = np.broadcast_to(np.float64(1.0), out.shape)  # a read-only dout
+    dx = backward(dout, cache)
+    assert out.flags.writeable and dx.flags.writeable and not np.shares_memory(dx, dout)
+
+
+def test_integer_and_float16_inputs_follow_the_engine_dtype_rule():
+    x = np.arange(32, dtype=np.int64).reshape(1, 2, 4, 4)
+    for fn in (pool.max_pool2d, pool.avg_pool2d):
+        out = fn(x, 2)
+        ref = getattr(F, fn.__name__)(torch.from_numpy(x).double(), 2)
+        assert out.dtype == np.float64
+        np.testing.assert_allclose(out, ref.numpy())
+    out, cache = pool.avg_pool2d_forward(x.astype(np.float16), 2)
+    assert out.dtype == np.float32
+    assert pool.avg_pool2d_backward(np.ones(out.shape, np.int32), cache).dtype == np.float64
+    assert pool.global_avg_pool_forward(x.astype(np.float16))[0].dtype == np.float32
+
+
+def test_pool_args_accepts_ints_and_pairs_like_torch():
+    assert pool.pool_args(2) == ((2, 2), (2, 2), (0, 0))
+    assert pool.pool_args((3, 2), stride=[1, 2], padding=(1, 0)) == ((3, 2), (1, 2), (1, 0))
+    with pytest.raises(ValueError, match="padding must be at most half"):
+        pool.pool_args(2, padding=(0, 2))
+    with pytest.raises(ValueError, match="kernel must be an int or a pair"):
+        pool.pool_args(2.0)

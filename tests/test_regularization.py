@@ -5,10 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import regularization as R
-from helpers.gradcheck import numerical_gradient, rel_error
-from helpers.layers import Conv2D, Dense, Flatten, ReLU
-from helpers.network import Sequential
+from helpers.numpy import dropout as R
+from helpers.numpy import init
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
+from helpers.numpy.layers import Conv2D, Dense, Flatten, ReLU
+from helpers.numpy.network import Sequential
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -71,46 +72,88 @@ def test_dropout_bad_input():
 
 
 def test_fans_and_stds_match_torch_init():
-    assert R.fans((16, 8, 3, 3)) == (72, 144)
-    assert R.fans((10, 784)) == (784, 10)
+    assert init.fans((16, 8, 3, 3)) == (72, 144)
+    assert init.fans((10, 784)) == (784, 10)
     torch.manual_seed(0)
     for shape in [(256, 512), (64, 32, 3, 3)]:
         w = torch.empty(shape)
         nn.init.xavier_normal_(w)
-        assert abs(w.std().item() / R.init_std(shape, "xavier") - 1) < 0.03
+        assert abs(w.std().item() / init.init_std(shape, "xavier") - 1) < 0.03
         nn.init.kaiming_normal_(w, nonlinearity="relu")
-        assert abs(w.std().item() / R.init_std(shape, "he") - 1) < 0.03
-        ours = R.init_weights(shape, "he", rng=0)
-        assert abs(ours.std() / R.init_std(shape, "he") - 1) < 0.03
-    assert not R.init_weights((3, 4), "zeros").any()
-    assert R.init_std((3, 4), "normal", std=0.5) == 0.5
+        assert abs(w.std().item() / init.init_std(shape, "he") - 1) < 0.03
+        ours = init.init_weights(shape, "he", rng=0)
+        assert abs(ours.std() / init.init_std(shape, "he") - 1) < 0.03
+    assert not init.init_weights((3, 4), "zeros").any()
+    assert init.init_std((3, 4), "normal", std=0.5) == 0.5
     with pytest.raises(ValueError, match="scheme"):
-        R.init_std((3, 4), "glorot")
+        init.init_std((3, 4), "glorot")
     with pytest.raises(ValueError, match="shape"):
-        R.fans((5,))
+        init.fans((5,))
 
 
 def test_activation_stds_he_keeps_relu_signal_and_small_init_vanishes():
     x = np.random.default_rng(0).standard_normal((500, 256))
-    he = R.activation_stds(x, depth=20, scheme="he", rng=0)
-    small = R.activation_stds(x, depth=20, scheme="normal", std=0.01, rng=0)
+    he = init.activation_stds(x, depth=20, scheme="he", rng=0)
+    small = init.activation_stds(x, depth=20, scheme="normal", std=0.01, rng=0)
     assert he.shape == (20,)
     assert 0.3 < he[-1] < 3
     assert small[-1] < 1e-15
-    xav_tanh = R.activation_stds(x, depth=20, scheme="xavier", activation="tanh", rng=0)
+    xav_tanh = init.activation_stds(x, depth=20, scheme="xavier", activation="tanh", rng=0)
     assert 0.05 < xav_tanh[-1] < 1
     with pytest.raises(ValueError, match="activation"):
-        R.activation_stds(x, activation="gelu")
+        init.activation_stds(x, activation="gelu")
     with pytest.raises(ValueError, match="depth"):
-        R.activation_stds(x, depth=0)
+        init.activation_stds(x, depth=0)
 
 
 def test_reinitialize_sets_weights_in_place():
     net = Sequential([Conv2D(1, 4, 3, rng=0), ReLU(), Flatten(), Dense(4 * 6 * 6, 3, rng=0)])
     w0 = net.layers[0].params["w"]
-    R.reinitialize(net, "zeros")
+    init.reinitialize(net, "zeros")
     assert net.layers[0].params["w"] is w0 and not w0.any()
-    R.reinitialize(net, "xavier", rng=0)
+    init.reinitialize(net, "xavier", rng=0)
     assert w0.std() > 0
     with pytest.raises(ValueError):
-        R.reinitialize(object())
+        init.reinitialize(object())
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_dropout_uses_the_base_protocol_and_integer_inputs_become_float():
+    from helpers.numpy.layers import Layer
+
+    assert "forward" not in vars(R.Dropout) and R.Dropout.forward is Layer.forward
+    x = np.full((4, 5), 3, dtype=np.int64)
+    out, cache = R.dropout_forward(x, 0.5, rng=0)
+    assert out.dtype == np.float64 and set(np.unique(out)) <= {0.0, 6.0}
+    assert R.dropout_backward(np.ones((4, 5), dtype=np.int32), cache).dtype == np.float64
+    assert R.dropout_forward(x, 0.5, train=False)[0].dtype == np.float64  # the same dtype in both modes
+    assert R.dropout_forward(x.astype(np.float16), 0.5, rng=0)[0].dtype == np.float32
+    layer = R.Dropout(0.5, rng=0)
+    layer.forward(np.ones((2, 3)), train=False)
+    assert layer.mask is None
+    with pytest.raises(RuntimeError, match="train=True"):
+        layer.backward(np.ones((2, 3)))
+
+
+def test_dropout_eval_and_backward_return_writeable_arrays():
+    x = np.broadcast_to(np.float64(2.0), (2, 3))  # read-only
+    out, cache = R.dropout_forward(x, 0.5, train=False)
+    assert out.flags.writeable
+    assert R.dropout_backward(x, cache).flags.writeable
+
+
+@pytest.mark.parametrize("p", [float("nan"), float("inf"), 1.0, -0.1, True])
+def test_dropout_refuses_nan_and_out_of_range_p(p):
+    with pytest.raises(ValueError, match="dropout probability p must be a finite number in"):
+        R.Dropout(p)
+
+
+def test_init_checks_refuse_nan_and_bools():
+    with pytest.raises(ValueError, match="gain must be a finite number"):
+        init.init_weights((3, 2), gain=float("nan"))
+    with pytest.raises(ValueError, match="std must be a finite number"):
+        init.init_std((3, 2), "normal", std=float("nan"))
+    with pytest.raises(ValueError, match="depth must be an int >= 1"):
+        init.activation_stds(np.ones((2, 3)), depth=True)

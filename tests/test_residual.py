@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.gradcheck import numerical_gradient, rel_error
-from helpers.residual import ResidualBlock
+from helpers.numpy.gradcheck import numerical_gradient, rel_error
+from helpers.numpy.residual import ResidualBlock
 
 
 class TorchBlock(nn.Module):
@@ -112,7 +112,55 @@ def test_params_are_the_inner_layers_arrays_and_errors():
     with pytest.raises(RuntimeError, match="train=True"):
         block.forward(np.zeros((2, 3, 8, 8), np.float32), train=False)
         block.backward(np.zeros((2, 4, 4, 4), np.float32))
-    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+    with pytest.raises(ValueError, match="stride must be"):
         ResidualBlock(3, 4, stride=0)
     with pytest.raises(ValueError, match="rng must be"):
         ResidualBlock(3, 4, rng="seed")
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_stride_pair_equals_the_int_stride():
+    # ResidualBlock(stride=(2, 2)) used to raise, although Conv2D takes (2, 2)
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 7))
+    dout = np.random.default_rng(1).standard_normal((2, 4, 4, 4))
+    blocks = [ResidualBlock(3, 4, stride=s, rng=0, dtype=np.float64) for s in (2, (2, 2), [2, 2])]
+    outs = [b.forward(x) for b in blocks]
+    dxs = [b.backward(dout) for b in blocks]
+    for b, out, dx in zip(blocks[1:], outs[1:], dxs[1:], strict=True):
+        assert b.stride == 2 and repr(b) == "ResidualBlock(3, 4, stride=2)"
+        np.testing.assert_array_equal(out, outs[0])
+        np.testing.assert_array_equal(dx, dxs[0])
+        for name, g in b.grads.items():
+            np.testing.assert_array_equal(g, blocks[0].grads[name])
+    assert not ResidualBlock(3, 3, stride=(1, 1)).projection
+
+
+def test_non_square_stride_matches_pytorch():
+    block, ref, rng = copied_pair(3, 4, (2, 1), seed=7)
+    assert block.stride == (2, 1) and block.projection
+    x = rng.standard_normal((2, 3, 6, 5))
+    xt = torch.tensor(x, requires_grad=True)
+    out, t_out = block.forward(x), ref(xt)
+    assert out.shape == (2, 4, 3, 5)
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10, atol=1e-10)
+    dout = rng.standard_normal(out.shape)
+    t_out.backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(block.backward(dout), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+    torch_params = dict(ref.named_parameters())
+    for name, g in block.grads.items():
+        np.testing.assert_allclose(g, torch_params[TORCH_NAMES[name]].grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_block_uses_the_layer_protocol_of_the_base_class():
+    from helpers.numpy.layers import Layer
+
+    assert "forward" not in vars(ResidualBlock) and "backward" not in vars(ResidualBlock)
+    assert ResidualBlock.forward is Layer.forward and ResidualBlock.backward is Layer.backward
+    block = ResidualBlock(2, 2, rng=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 4))
+    block.forward(x)
+    block.forward(x, train=False)  # inference drops the cache: no backward pass any more
+    with pytest.raises(RuntimeError, match="train=True"):
+        block.backward(np.ones((2, 2, 4, 4)))

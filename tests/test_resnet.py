@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.resnet import BasicBlock, CifarResNet, count_parameters, gradient_norms
+from helpers.torch.params import count_params
+from helpers.torch.resnet import BasicBlock, CifarResNet, gradient_norms
 
 
 def _weight_layers(model):
@@ -26,7 +27,7 @@ def test_plain_network_differs_only_by_the_skips():
     assert set(plain_state) < set(res_state)
     assert all("shortcut" in k for k in set(res_state) - set(plain_state))
     plain.load_state_dict({k: res_state[k] for k in plain_state})  # same weights on the main path
-    assert count_parameters(res) > count_parameters(plain)
+    assert count_params(res, trainable_only=True) > count_params(plain, trainable_only=True)
     x = torch.randn(2, 3, 32, 32)
     res.eval(), plain.eval()
     assert not torch.allclose(res(x), plain(x))
@@ -54,7 +55,8 @@ def test_zero_init_residual_sets_last_gamma_to_zero():
 def test_zeropad_shortcut_has_no_parameters_and_keeps_channels():
     proj = BasicBlock(4, 8, stride=2, shortcut="projection")
     pad = BasicBlock(4, 8, stride=2, shortcut="zeropad")
-    assert count_parameters(proj) - count_parameters(pad) == 4 * 8 + 2 * 8  # 1x1 conv + BN gamma/beta
+    # the projection's 1x1 conv + BN gamma/beta
+    assert count_params(proj, trainable_only=True) - count_params(pad, trainable_only=True) == 4 * 8 + 2 * 8
     x = torch.randn(2, 4, 8, 8)
     short = pad.shortcut(x)
     assert short.shape == (2, 8, 4, 4)

@@ -5,8 +5,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers import data
-from helpers.resnet import count_parameters, load_cifar_resnet
-from helpers.training import ImageDataset, evaluate, image_transform
+from helpers.torch.loaders import ImageDataset, image_transform
+from helpers.torch.params import count_params
+from helpers.torch.resnet import load_cifar_resnet
+from helpers.torch.training import evaluate
 
 
 def _have_cifar10_test():
@@ -19,7 +21,7 @@ def _have_cifar10_test():
 
 def test_resnet_checkpoint_matches_its_log():
     model, log = load_cifar_resnet("resnet20_cifar10")  # strict: every name and shape must match today's model
-    assert count_parameters(model) == log["model"]["parameters"]
+    assert count_params(model, trainable_only=True) == log["model"]["parameters"]
     assert len(log["history"]["train_loss"]) == log["args"]["epochs"]
     assert len(log["data"]["mean"]) == 3 and len(log["data"]["std"]) == 3
 

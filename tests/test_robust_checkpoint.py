@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from helpers import data
-from helpers.attacks import accuracy, load_mnist_classifier
-from helpers.checkpoints import load_checkpoint
+from helpers.torch.checkpoints import load_checkpoint
+from helpers.torch.metrics import accuracy
+from helpers.torch.models import load_mnist_classifier
+from helpers.torch.params import count_params
 
 NAMES = ["mnist_cnn_standard", "mnist_cnn_pgd"]
 
@@ -21,7 +23,7 @@ def _have_mnist():
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_loads_and_its_log_is_complete(name):
     model, log = load_mnist_classifier(name)
-    assert sum(p.numel() for p in model.parameters()) == log["model"]["parameters"]
+    assert count_params(model) == log["model"]["parameters"]
     assert len(log["history"]["loss"]) == log["epochs"]
     assert log["train_seconds"] > 0
     assert set(log["pgd_acc_first1000"]) == {"0.1", "0.2", "0.3"}

@@ -4,20 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.segmentation import (
-    UNet,
-    bce_dice_loss,
-    concat_backward,
-    concat_forward,
-    dice,
-    dsb2018_split,
-    images_to_tensor,
-    iou,
-    pixel_dice,
-    pixel_iou,
-    predict_probs,
-    random_dihedral,
-)
+from helpers.data import dsb2018_split
+from helpers.numpy.layers import concat_backward, concat_forward
+from helpers.numpy.metrics import dice, iou, pixel_dice, pixel_iou
+from helpers.torch.unet import UNet, bce_dice_loss, images_to_tensor, predict_probs, random_dihedral
 
 
 def test_concat_matches_torch_cat_forward_and_backward():
@@ -113,7 +103,7 @@ def test_unet_shapes_and_skip_switch(skips):
     assert first_decoder_conv.in_channels == (16 if skips else 8)   # concatenation doubles the channels
     with pytest.raises(ValueError, match="divisible"):
         model(torch.rand(1, 3, 10, 10))
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
         UNet(width=0)
 
 

@@ -7,7 +7,9 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from helpers import gradcheck, plots, seeding, widgets
+from helpers import seeding
+from helpers.book import plots, widgets
+from helpers.numpy import gradcheck
 
 
 def test_numerical_gradient_of_known_function():
@@ -108,3 +110,50 @@ def test_widgets_run_callback_once_with_defaults():
     assert isinstance(widgets.slider("x", 0.0, 1.0, 0.5, 0.1).value, float)
     with pytest.raises(ValueError, match="outside"):
         widgets.slider("x", 0, 1, 5)
+
+
+# --------------------------------------------------------------------------- helpers.numpy.arrays (the dtype rule)
+
+
+def test_float_dtype_rule_of_the_numpy_engine():
+    from helpers.numpy import arrays
+
+    u8, i64, b = np.zeros(2, np.uint8), np.zeros(2, np.int64), np.zeros(2, bool)
+    f16, f32, f64 = np.zeros(2, np.float16), np.zeros(2, np.float32), np.zeros(2)
+    assert arrays.float_dtype(u8) == arrays.float_dtype(b) == arrays.float_dtype(i64, u8) == np.float64
+    assert arrays.float_dtype(u8, f32) == arrays.float_dtype(i64, f32, None) == np.float32  # as torch's promotion
+    assert arrays.float_dtype(f16) == arrays.float_dtype(f16, u8) == np.float32
+    assert arrays.float_dtype(f32, f64) == np.float64
+    assert arrays.as_float(f32) is f32  # no copy
+    assert arrays.as_float([1, 2]).dtype == np.float64
+    assert arrays.as_float(u8, "x", np.float32).dtype == np.float32
+    with pytest.raises(ValueError, match="dout must be an array of real numbers"):
+        arrays.as_float(np.array(["a"]), "dout")
+    ro = np.broadcast_to(np.float64(1.0), (2, 2))
+    assert arrays.writeable(ro).flags.writeable and arrays.writeable(f64) is f64
+
+
+def test_engine_imports_no_private_names_across_modules():
+    import ast
+    import pathlib
+
+    import helpers.numpy
+
+    root = pathlib.Path(helpers.numpy.__file__).parent
+    for path in [*root.glob("*.py"), root.parent / "torch" / "visualize.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__future__"]
+                assert not private, f"{path.name} imports private {private} from {node.module}"
+
+
+def test_grad_cam_helpers_are_public():
+    from helpers.numpy.visualize import cam_from_activations, class_array
+
+    assert class_array(2, 3).tolist() == [2, 2, 2] and class_array([0, 1], 2).dtype == np.int64
+    with pytest.raises(ValueError, match="classes must be"):
+        class_array([0.5, 1.0], 2)
+    acts = np.ones((1, 2, 2, 2))
+    grads = np.stack([np.ones((2, 2)), -3 * np.ones((2, 2))])[None]
+    np.testing.assert_array_equal(cam_from_activations(acts, grads), np.zeros((1, 2, 2)))  # ReLU(1 - 3)
+    np.testing.assert_array_equal(cam_from_activations(acts, -grads), 2 * np.ones((1, 2, 2)))

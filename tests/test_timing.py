@@ -2,7 +2,8 @@ import time
 
 import pytest
 
-from helpers.timing import max_pool_seconds, median_time
+from helpers.book.timing import median_time
+from helpers.torch.speed import max_pool_seconds
 
 
 def test_median_time_measures_the_call_and_counts_calls():

@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import training as tr
-from helpers import training_plots as tp
-from helpers.data import ArrayDataset
+from helpers.book import training_plots as tp
+from helpers.data import ArrayDataset, split_indices
+from helpers.numpy.metrics import confusion_matrix
+from helpers.torch import loaders, metrics
+from helpers.torch import training as tr
 
 
 def synthetic(n=120, size=8, seed=0, classes=3):
@@ -32,7 +34,7 @@ def tiny_model():
 
 def run(seed=0, loader_seed=0, epochs=2, **kwargs):
     torch.manual_seed(seed)
-    train_loader, val_loader, _, _ = tr.image_loaders(synthetic(), batch_size=16, seed=loader_seed)
+    train_loader, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16, seed=loader_seed)
     model = tiny_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     return tr.fit(model, train_loader, val_loader, epochs, opt, device="cpu", progress=False, **kwargs), model
@@ -43,7 +45,7 @@ def run(seed=0, loader_seed=0, epochs=2, **kwargs):
 
 def test_split_sizes_and_disjoint_indices():
     data, test = synthetic(), synthetic(40, seed=1)
-    train_loader, val_loader, test_loader, info = tr.image_loaders(data, test, batch_size=16, val_fraction=0.25,
+    train_loader, val_loader, test_loader, info = loaders.image_loaders(data, test, batch_size=16, val_fraction=0.25,
                                                                   seed=3)
     assert info["sizes"] == {"train": 90, "val": 30, "test": 40}
     assert len(train_loader.dataset) == 90 and len(val_loader.dataset) == 30 and len(test_loader.dataset) == 40
@@ -51,11 +53,11 @@ def test_split_sizes_and_disjoint_indices():
     assert not set(t) & set(v) and sorted(set(t) | set(v)) == list(range(120))
     assert info["classes"] == ("red", "green", "blue") and info["source"] == "synthetic"
     np.testing.assert_array_equal(val_loader.dataset.labels.numpy(), data.y[v])
-    assert np.array_equal(tr.image_loaders(data, seed=3)[3]["val_indices"], tr.split_indices(120, 0.1, 3)[1])
-    assert not np.array_equal(tr.split_indices(120, 0.25, 3)[1], tr.split_indices(120, 0.25, 4)[1])
+    assert np.array_equal(loaders.image_loaders(data, seed=3)[3]["val_indices"], split_indices(120, 0.1, 3)[1])
+    assert not np.array_equal(split_indices(120, 0.25, 3)[1], split_indices(120, 0.25, 4)[1])
     x, y = next(iter(train_loader))
     assert x.shape == (16, 3, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
-    _, _, none, info = tr.image_loaders(data, subset=60, val_fraction=0.25)
+    _, _, none, info = loaders.image_loaders(data, subset=60, val_fraction=0.25)
     assert none is None and info["sizes"] == {"train": 45, "val": 15, "test": 0}
     both = np.concatenate([info["train_indices"], info["val_indices"]])
     assert len(set(both)) == 60 and both.max() < 120
@@ -63,7 +65,7 @@ def test_split_sizes_and_disjoint_indices():
 
 def test_normalization_uses_the_training_split_only():
     data = synthetic()
-    _, val_loader, _, info = tr.image_loaders(data, val_fraction=0.3, seed=1)
+    _, val_loader, _, info = loaders.image_loaders(data, val_fraction=0.3, seed=1)
     train_pixels = data.x[info["train_indices"]].reshape(-1, 3) / 255.0
     np.testing.assert_allclose(info["mean"], train_pixels.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(info["std"], train_pixels.std(axis=0), rtol=1e-10)
@@ -75,18 +77,18 @@ def test_normalization_uses_the_training_split_only():
     expected = (data.x[i] / 255.0 - np.array(info["mean"])) / np.array(info["std"])
     np.testing.assert_allclose(image.numpy(), expected.transpose(2, 0, 1), atol=1e-5)
     assert label == data.y[i]
-    assert tr.channel_stats(data.x[:5, :, :, 0])[0] == pytest.approx((data.x[:5, :, :, 0].mean() / 255,))
+    assert loaders.channel_stats(data.x[:5, :, :, 0])[0] == pytest.approx((data.x[:5, :, :, 0].mean() / 255,))
 
 
 def test_augmentation_on_the_training_split_only():
     torch.manual_seed(0)
-    train_loader, val_loader, test_loader, _ = tr.image_loaders(synthetic(), synthetic(20, seed=2), batch_size=16)
+    train_loader, val_loader, test_loader, _ = loaders.image_loaders(synthetic(), synthetic(20, seed=2), batch_size=16)
     for loader in (val_loader, test_loader):
         first, second = list(loader), list(loader)
         assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
     ds = train_loader.dataset
     assert any(not torch.equal(ds[i][0], ds[i][0]) for i in range(10))  # redrawn at every access
-    plain = tr.image_loaders(synthetic(), augment=False)[0].dataset
+    plain = loaders.image_loaders(synthetic(), augment=False)[0].dataset
     assert all(torch.equal(plain[i][0], plain[i][0]) for i in range(10))
     # an augmented image is a shifted (and maybe flipped) copy: its centre pixel is one of the original's pixels
     i = 0
@@ -95,27 +97,27 @@ def test_augmentation_on_the_training_split_only():
 
 
 def test_loaders_are_reproducible_with_a_seed():
-    a, b, c = (tr.image_loaders(synthetic(), batch_size=16, seed=s)[0] for s in (5, 5, 6))
+    a, b, c = (loaders.image_loaders(synthetic(), batch_size=16, seed=s)[0] for s in (5, 5, 6))
     ya, yb, yc = (torch.cat([y for _, y in loader]) for loader in (a, b, c))
     assert torch.equal(ya, yb) and not torch.equal(ya, yc)
 
 
 def test_image_dataset_accepts_grey_images_and_checks_dtypes():
-    ds = tr.ImageDataset(np.zeros((4, 5, 6), np.uint8), np.arange(4))
+    ds = loaders.ImageDataset(np.zeros((4, 5, 6), np.uint8), np.arange(4))
     assert ds[1][0].shape == (1, 5, 6) and ds[1][0].dtype == torch.uint8 and len(ds) == 4
     with pytest.raises(ValueError, match="uint8 images"):
-        tr.ImageDataset(np.zeros((4, 5, 6, 3), np.float32), np.arange(4))
+        loaders.ImageDataset(np.zeros((4, 5, 6, 3), np.float32), np.arange(4))
     with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
-        tr.ImageDataset(np.zeros((4, 5, 6), np.uint8), np.arange(3))
+        loaders.ImageDataset(np.zeros((4, 5, 6), np.uint8), np.arange(3))
 
 
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"val_fraction": 0}, "strictly between 0 and 1"),
-        ({"val_fraction": 1.0}, "strictly between 0 and 1"),
-        ({"val_fraction": -0.2}, "strictly between 0 and 1"),
-        ({"val_fraction": "0.1"}, "strictly between 0 and 1"),
+        ({"val_fraction": 0}, r"val_fraction must be a finite number in \(0, 1\)"),
+        ({"val_fraction": 1.0}, r"val_fraction must be a finite number in \(0, 1\)"),
+        ({"val_fraction": -0.2}, r"val_fraction must be a finite number in \(0, 1\)"),
+        ({"val_fraction": "0.1"}, r"val_fraction must be a finite number in \(0, 1\)"),
         ({"val_fraction": 0.001}, "empty training or validation part"),
         ({"batch_size": 0}, "batch_size must be an int >= 1"),
         ({"seed": -1}, "seed must be an int >= 0"),
@@ -127,16 +129,16 @@ def test_image_dataset_accepts_grey_images_and_checks_dtypes():
 )
 def test_bad_loader_arguments_raise_clear_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        tr.image_loaders(synthetic(), **kwargs)
+        loaders.image_loaders(synthetic(), **kwargs)
 
 
 def test_cifar10_loaders_check_arguments_before_loading_data():
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        tr.cifar10_loaders(val_fraction=1.5)
+    with pytest.raises(ValueError, match=r"val_fraction must be a finite number in \(0, 1\)"):
+        loaders.cifar10_loaders(val_fraction=1.5)
     with pytest.raises(ValueError, match="uint8 images"):
-        tr.image_loaders(ArrayDataset(np.zeros((10, 4, 4, 3)), np.zeros(10, np.int64)))
+        loaders.image_loaders(ArrayDataset(np.zeros((10, 4, 4, 3)), np.zeros(10, np.int64)))
     with pytest.raises(ValueError, match="test images have shape"):
-        tr.image_loaders(synthetic(), synthetic(10, size=6))
+        loaders.image_loaders(synthetic(), synthetic(10, size=6))
 
 
 # ----------------------------------------------------------------------------- training
@@ -152,12 +154,12 @@ def test_fit_learns_a_tiny_problem_and_evaluate_predict_agree():
     assert history.best("val_loss")[1] == min(history.val_loss)
     assert history.as_dict()["train_acc"] == history.train_acc
     torch.manual_seed(0)
-    _, val_loader, _, _ = tr.image_loaders(synthetic(), batch_size=16, seed=0)
+    _, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16, seed=0)
     model.train()
     loss, acc = tr.evaluate(model, val_loader, nn.CrossEntropyLoss(), "cpu")
     assert model.training  # the previous mode is restored
     assert (loss, acc) == pytest.approx((history.val_loss[-1], history.val_acc[-1]))
-    preds, labels = tr.predict(model, val_loader, "cpu")
+    preds, labels = metrics.predict(model, val_loader, "cpu")
     assert preds.dtype == labels.dtype == np.int64 and len(preds) == 12
     assert np.mean(preds == labels) == pytest.approx(acc)
 
@@ -172,7 +174,7 @@ def test_two_fits_with_the_same_seed_give_identical_losses():
 
 def test_train_epoch_and_schedulers():
     torch.manual_seed(0)
-    train_loader, val_loader, _, _ = tr.image_loaders(synthetic(), batch_size=16)
+    train_loader, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16)
     model = tiny_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss, acc = tr.train_epoch(model, train_loader, opt, nn.CrossEntropyLoss(), "cpu", progress=False)
@@ -195,7 +197,7 @@ def test_progress_bars_print_only_when_asked(capsys):
     captured = capsys.readouterr()
     assert captured.out == captured.err == ""
     torch.manual_seed(0)
-    train_loader, val_loader, _, _ = tr.image_loaders(synthetic(), batch_size=16)
+    train_loader, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16)
     model = tiny_model()
     tr.fit(model, train_loader, val_loader, 1, torch.optim.SGD(model.parameters(), lr=0.1), device="cpu")
     assert "epoch 1/1" in capsys.readouterr().err
@@ -203,7 +205,7 @@ def test_progress_bars_print_only_when_asked(capsys):
 
 def test_fit_arguments_and_device():
     assert tr.device().type in ("cuda", "mps", "cpu")
-    train_loader, val_loader, _, _ = tr.image_loaders(synthetic(), batch_size=16)
+    train_loader, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16)
     model = tiny_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
@@ -224,16 +226,16 @@ def test_fit_arguments_and_device():
 def test_confusion_matrix_against_a_hand_example():
     labels = [0, 0, 0, 1, 1, 2, 2, 2, 2]
     preds = [0, 1, 0, 1, 1, 2, 0, 2, 1]
-    cm = tp.confusion_matrix(preds, labels, 3)
+    cm = confusion_matrix(preds, labels, 3)
     np.testing.assert_array_equal(cm, [[2, 1, 0], [0, 2, 0], [1, 1, 2]])
     assert cm.dtype == np.int64 and cm.sum() == 9
-    np.testing.assert_array_equal(tp.confusion_matrix([], [], 2), np.zeros((2, 2)))
+    np.testing.assert_array_equal(confusion_matrix([], [], 2), np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
-        tp.confusion_matrix([0, 3], [0, 1], 3)
+        confusion_matrix([0, 3], [0, 1], 3)
     with pytest.raises(ValueError, match="same length"):
-        tp.confusion_matrix([0, 1], [0], 3)
+        confusion_matrix([0, 1], [0], 3)
     with pytest.raises(ValueError, match="n_classes must be"):
-        tp.confusion_matrix([0], [0], 0)
+        confusion_matrix([0], [0], 0)
 
 
 def test_plots_return_figures():
@@ -276,7 +278,7 @@ def _have_cifar10():
 
 @pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
 def test_cifar10_loaders_on_the_real_data():
-    train_loader, val_loader, test_loader, info = tr.cifar10_loaders(batch_size=64, subset=1000, seed=0)
+    train_loader, val_loader, test_loader, info = loaders.cifar10_loaders(batch_size=64, subset=1000, seed=0)
     assert info["sizes"] == {"train": 900, "val": 100, "test": 10000}
     assert info["classes"][0] == "airplane" and len(info["classes"]) == 10 and info["source"]
     assert np.allclose(info["mean"], (0.49, 0.48, 0.45), atol=0.03) and np.allclose(info["std"], 0.25, atol=0.03)

@@ -3,18 +3,18 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.resnet import CifarResNet
-from helpers.transfer import (
-    count_trainable,
+from helpers.data import few_shot_indices
+from helpers.torch.modes import set_frozen_bn_eval
+from helpers.torch.params import count_params
+from helpers.torch.resnet import CifarResNet
+from helpers.torch.transfer import (
     digits_to_rgb32,
     extract_features,
-    few_shot_indices,
     fine_tune,
     freeze,
     linear_probe,
     param_groups_with_lr,
     replace_head,
-    set_frozen_bn_eval,
 )
 
 
@@ -48,12 +48,12 @@ def test_few_shot_indices():
 def test_freeze_replace_head_and_count():
     net = small_net()
     total = sum(p.numel() for p in net.parameters())
-    assert count_trainable(net) == (total, total)
+    assert (count_params(net, trainable_only=True), count_params(net)) == (total, total)
     freeze(net, except_="head")
-    assert count_trainable(net)[0] == 16 * 10 + 10
+    assert count_params(net, trainable_only=True) == 16 * 10 + 10
     new = replace_head(net, 3, seed=0)
     assert net.head[2] is new and new.out_features == 3 and new.in_features == 16
-    assert count_trainable(net)[0] == 16 * 3 + 3
+    assert count_params(net, trainable_only=True) == 16 * 3 + 3
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
     with pytest.raises(ValueError, match="no parameter"):
         freeze(net, except_="hed")
@@ -79,11 +79,13 @@ def test_param_groups_with_lr():
     groups = param_groups_with_lr(net, {"head": 0.1}, default=0.01)
     lrs = {g["lr"]: sum(p.numel() for p in g["params"]) for g in groups}
     assert lrs[0.1] == 16 * 10 + 10
-    assert lrs[0.1] + lrs[0.01] == count_trainable(net)[0]
+    assert lrs[0.1] + lrs[0.01] == count_params(net, trainable_only=True)
     with pytest.raises(ValueError, match="no parameter"):
         param_groups_with_lr(net, {"tail": 0.1}, default=0.01)
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"learning rate for 'head' must be a finite number in \[0, inf\)"):
         param_groups_with_lr(net, {"head": -1.0}, default=0.01)
+    with pytest.raises(ValueError, match="default learning rate must be a finite number"):
+        param_groups_with_lr(net, {"head": 0.1}, default=float("nan"))
 
 
 def test_frozen_batch_norm_keeps_its_statistics_in_fine_tune():
@@ -114,8 +116,11 @@ def test_fine_tune_is_seeded_and_learns():
         runs.append(fine_tune(net, x, y, opt, steps=30, batch_size=20, seed=0))
     assert runs[0] == runs[1]
     assert np.mean(runs[0][-4:]) < 0.5 * np.mean(runs[0][:2])
-    assert not net.training
-    with pytest.raises(ValueError, match="steps"):
+    assert net.training and all(m.training for m in net.modules())  # back in the mode it had (train)
+    net.eval()
+    fine_tune(net, x, y, opt, steps=1, batch_size=20, seed=0)
+    assert not any(m.training for m in net.modules())               # ... or eval, if it was in eval
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
         fine_tune(net, x, y, opt, steps=0)
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.conv import conv2d_backward, conv2d_forward
-from helpers.gradcheck import numerical_gradient
-from helpers.transposed_conv import (
+from helpers.numpy.conv import conv2d_backward, conv2d_forward
+from helpers.numpy.gradcheck import numerical_gradient
+from helpers.numpy.transposed_conv import (
     conv_transpose2d,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
@@ -110,3 +110,37 @@ def test_backward_checks_dout_shape():
     _, cache = conv_transpose2d_forward(np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2)), stride=2)
     with pytest.raises(ValueError, match="shape"):
         conv_transpose2d_backward(np.ones((1, 1, 5, 5)), cache)
+
+
+# --------------------------------------------------------------------------- dtypes (regressions)
+
+
+def test_integer_inputs_are_computed_in_floating_point_like_torch():
+    # uint8 inputs used to wrap around in the forward pass and give all-zero gradients in the backward pass
+    rng = np.random.default_rng(0)
+    x = rng.integers(100, 256, (2, 3, 4, 4)).astype(np.uint8)
+    w = rng.integers(1, 9, (3, 2, 3, 3)).astype(np.uint8)
+    b = np.array([3, 1], dtype=np.uint8)
+    dout_shape = (2, 2, 9, 9)
+    out, cache = conv_transpose2d_forward(x, w, b, stride=2)
+    xt, wt, bt = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
+    ref = torch.nn.functional.conv_transpose2d(xt, wt, bt, stride=2)
+    assert out.dtype == np.float64 and out.shape == dout_shape and out.max() > 255
+    np.testing.assert_allclose(out, ref.detach().numpy())
+    dout = rng.standard_normal(dout_shape)
+    ref.backward(torch.from_numpy(dout))
+    dx, dw, db = conv_transpose2d_backward(dout, cache)
+    for mine, theirs in ((dx, xt), (dw, wt), (db, bt)):
+        assert mine.dtype == np.float64 and mine.flags.writeable and np.any(mine != 0)
+        np.testing.assert_allclose(mine, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_float16_computes_in_float32():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 2, 3, 3)).astype(np.float16)
+    w = rng.standard_normal((2, 3, 2, 2)).astype(np.float16)
+    out = conv_transpose2d(x, w, stride=(2, 1), padding=(0, 1))
+    ref = torch.nn.functional.conv_transpose2d(torch.from_numpy(x).float(), torch.from_numpy(w).float(),
+                                               stride=(2, 1), padding=(0, 1))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-5)

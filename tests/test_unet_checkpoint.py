@@ -3,8 +3,11 @@
 import pytest
 
 from helpers import data
-from helpers.checkpoints import load_checkpoint
-from helpers.segmentation import UNet, dice, dsb2018_split, images_to_tensor, iou, pixel_iou, predict_probs
+from helpers.data import dsb2018_split
+from helpers.numpy.metrics import dice, iou, pixel_iou
+from helpers.torch.checkpoints import load_checkpoint
+from helpers.torch.params import count_params
+from helpers.torch.unet import UNet, images_to_tensor, predict_probs
 
 
 def _have_dsb2018():
@@ -25,7 +28,7 @@ def _model(name):
 @pytest.mark.parametrize("name", ["unet_dsb2018", "unet_dsb2018_noskip"])
 def test_unet_checkpoint_matches_its_log(name):
     model, log = _model(name)
-    assert sum(p.numel() for p in model.parameters()) == log["model"]["parameters"]
+    assert count_params(model) == log["model"]["parameters"]
     assert len(log["history"]["val_iou"]) == log["args"]["epochs"]
     assert log["split"] == {"train": 465, "val": 100, "test": 99}
     assert 0.0 < log["threshold"] < 1.0

@@ -1,4 +1,4 @@
-"""Filters, feature maps, Grad-CAM (NumPy against PyTorch) and occlusion (helpers.visualize)."""
+"""Filters, feature maps, Grad-CAM (NumPy against PyTorch) and occlusion (helpers.numpy/torch.visualize)."""
 
 import numpy as np
 import pytest
@@ -6,20 +6,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.network import to_torch
-from helpers.numpy_training import mnist_cnn
-from helpers.visualize import (
+from helpers.numpy.models import mnist_cnn
+from helpers.numpy.network import to_torch
+from helpers.numpy.visualize import (
     channel_correlation,
     deletion_scores,
     filters_to_images,
-    grad_cam,
     grad_cam_numpy,
     map_correlation,
     neighbour_correlation,
     occlusion_sensitivity,
-    record_activations,
     upsample,
 )
+from helpers.torch.visualize import grad_cam, record_activations
 
 
 def test_filters_to_images_keeps_sign_and_range():

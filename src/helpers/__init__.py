@@ -1,29 +1,27 @@
-"""The small library the book builds up, one module per topic.
+"""The library the book builds up, in two halves that mirror the lessons, plus data and the book's furniture.
 
-The NumPy network: ``conv`` (convolution), ``pool`` (max, average and global
-pooling), ``layers`` (ReLU, sigmoid, tanh, dense and the layer objects ``Conv2D``,
-``MaxPool2D``, ``Dense``, ...), ``losses`` (softmax cross-entropy), ``optim`` (SGD,
-Adam, AdamW), ``network`` (``Sequential``, save/load, conversion to PyTorch and a
-whole-network gradient check), ``gradcheck`` (numerical gradients), ``batchnorm``
-(batch normalization), ``residual`` (the residual block), ``regularization``
-(dropout and weight initialization) and ``numpy_training``
-(mini-batch training of a NumPy network, e.g. the MNIST CNN).
+Every concept is built twice: from scratch in NumPy, then with PyTorch. The
+package says which half a name belongs to in its import line::
 
-PyTorch side: ``training`` (CIFAR-10 loaders, ``fit``/``evaluate`` with a
-``History``), ``training_plots`` (curves, confusion matrix, predictions),
-``resnet`` (CIFAR ResNets with switchable skip connections), ``transposed_conv``
-(transposed convolution in NumPy), ``segmentation`` (U-Net, IoU/Dice, the DSB2018
-split, losses and test-time augmentation) and ``attacks`` (FGSM, PGD, robust accuracy,
-adversarial training and the bit-depth defence); ``visualize`` shows what a trained
-network learned (filters, feature maps, Grad-CAM, occlusion); ``architectures`` counts
-parameters and multiply-adds and builds LeNet-5, Inception, separable and SE blocks;
-``transfer`` freezes, replaces heads, extracts features and fine-tunes.
+    from helpers.numpy.conv import conv2d_forward      # the from-scratch engine (imports NumPy only)
+    from helpers.torch.training import fit             # the PyTorch toolkit
+    from helpers.data import load_mnist                # datasets, found through $CNN_BOOK_DATA
+    from helpers.book.widgets import interact          # plots, widgets, timing for the pages
 
-Around it: ``data`` (datasets, offline copies through ``CNN_BOOK_DATA``),
-``seeding``, ``plots``, ``widgets``, ``timing`` (speed comparisons), ``checkpoints``
-(save/load of trained weights with their logs) and ``interview`` (the interview appendix).
-Import the module you need, e.g. ``from helpers import conv``; nothing heavy is
-imported here.
+``helpers.numpy``  the NumPy engine: arrays (its dtype rule), conv, transposed_conv, pool, layers, batchnorm,
+                   residual, dropout, init, losses, optim, network, training, models,
+                   metrics, separable, visualize, gradcheck.
+``helpers.torch``  the PyTorch toolkit: loaders, training, metrics, modes, params,
+                   models, resnet, unet, attacks, transfer, architectures, visualize,
+                   checkpoints, speed.
+``helpers.data``   datasets (MNIST, CIFAR-10, DSB2018, sample photos), their
+                   normalisation and seeded splits.
+``helpers.book``   plots, training_plots, widgets, timing.
+``helpers.checks`` the argument checks every module shares; ``helpers.history`` the
+                   per-epoch record of a training run (both halves); ``helpers.seeding``
+                   seeds everything; ``helpers.project`` names the book's repository.
+
+Nothing heavy is imported here: import the module you need.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

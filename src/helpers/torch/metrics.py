@@ -1,0 +1,65 @@
+"""Predictions and accuracy of a PyTorch classifier, from a loader or from a tensor of images.
+
+The prediction is always ``logits.argmax(dim=1)`` and a sample counts as correct
+when it equals the label (:func:`count_correct`, the one place that rule is
+written). :func:`predict`, :func:`predict_labels` and :func:`accuracy` run the model
+in eval mode without gradients and restore every submodule's own mode afterwards
+(:func:`helpers.torch.modes.eval_mode`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from helpers.checks import positive_int
+from helpers.torch.modes import eval_mode
+
+__all__ = ["predict", "predict_labels", "accuracy", "count_correct", "model_device"]
+
+
+def model_device(model) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without parameters)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    """How many rows of ``logits`` ``(B, K)`` have their largest entry at the class given by ``labels`` ``(B,)``."""
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"need logits (B, K) and labels (B,); got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    return int((logits.argmax(dim=1) == labels.to(logits.device)).sum())
+
+
+@torch.no_grad()
+def predict(model, loader, device=None) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes and true labels for every sample of ``loader``, as int64 NumPy arrays ``(preds, labels)``.
+
+    Runs in eval mode (the model's previous mode is restored); the prediction is
+    ``logits.argmax(dim=1)``.
+    """
+    dev = model_device(model) if device is None else torch.device(device)
+    preds, labels = [], []
+    with eval_mode(model):
+        for x, y in loader:
+            preds.append(model(x.to(dev)).argmax(dim=1).cpu())
+            labels.append(y.cpu())
+    if not preds:
+        raise ValueError("the loader yielded no batches")
+    return torch.cat(preds).numpy().astype(np.int64), torch.cat(labels).numpy().astype(np.int64)
+
+
+def predict_labels(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The model's predicted class for every image of ``x`` (eval mode, no gradients), in batches."""
+    batch_size = positive_int(batch_size, "batch_size")
+    with eval_mode(model), torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+
+
+def accuracy(model, x: torch.Tensor, y, batch_size: int = 500) -> float:
+    """Fraction of images of ``x`` whose predicted class is ``y``."""
+    y = torch.as_tensor(y)
+    if y.shape != (len(x),):
+        raise ValueError(f"y must have shape ({len(x)},); got {tuple(y.shape)}")
+    return float((predict_labels(model, x, batch_size).cpu() == y.cpu()).float().mean())

@@ -1,0 +1,185 @@
+"""Transfer learning in PyTorch: freeze, replace the head, extract features, fine-tune.
+
+A network trained on one task (the *source*, here CIFAR-10) is reused on another
+(the *target*) in one of three ways: as a fixed feature extractor with a new
+linear classifier on top (:func:`extract_features` + :func:`linear_probe`), by
+fine-tuning some of its layers (:func:`freeze` with ``except_``), or by
+fine-tuning all of them with a smaller learning rate for the pretrained
+backbone than for the new head (:func:`param_groups_with_lr`). :func:`fine_tune`
+is a short seeded training loop on tensors that keeps the batch-norm layers of
+frozen parts in eval mode (:func:`helpers.torch.modes.set_frozen_bn_eval`) and
+gives every submodule its own mode back at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.checks import number, positive_int
+from helpers.torch.modes import eval_mode, preserve_mode, set_frozen_bn_eval
+
+__all__ = ["digits_to_rgb32", "freeze", "replace_head", "last_linear", "extract_features",
+           "param_groups_with_lr", "fine_tune", "linear_probe"]
+
+
+def digits_to_rgb32(x) -> torch.Tensor:
+    """uint8 grey digits ``(N, 28, 28)`` -> float ``(N, 3, 32, 32)`` in [0, 1].
+
+    Each digit is zero-padded by 2 pixels on every side and its grey copied into the 3 colour channels.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"expected digits of shape (N, 28, 28); got {x.shape}")
+    t = torch.from_numpy(x.astype(np.float32) / 255.0)
+    return F.pad(t, (2, 2, 2, 2))[:, None].repeat(1, 3, 1, 1)
+
+
+def freeze(model: nn.Module, except_=()) -> nn.Module:
+    """Set ``requires_grad=False`` on every parameter except those whose name starts with a prefix in ``except_``.
+
+    ``except_`` is a string or a sequence of name prefixes (e.g. ``("blocks.6", "head")``);
+    a prefix that matches no parameter raises ``ValueError`` (usually a typo). Returns ``model``.
+    """
+    prefixes = (except_,) if isinstance(except_, str) else tuple(except_)
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            raise ValueError(f"no parameter name starts with {prefix!r}; names look like {names[:3]}")
+    for name, p in model.named_parameters():
+        p.requires_grad_(any(name == pre or name.startswith(pre + ".") for pre in prefixes))
+    return model
+
+
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """``(name, module)`` of the last ``nn.Linear`` of ``model`` (its classifier); ``ValueError`` if there is none."""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to use as a head")
+    return found[-1]
+
+
+def replace_head(model: nn.Module, classes: int, seed: int | None = None) -> nn.Linear:
+    """Replace the last ``nn.Linear`` of ``model`` by a fresh one with ``classes`` outputs; return the new layer.
+
+    The new layer is trainable (whatever was frozen before) and initialized with
+    PyTorch's default, seeded with ``seed`` when given.
+    """
+    classes = positive_int(classes, "classes")
+    name, old = last_linear(model)
+    if seed is not None:
+        torch.manual_seed(seed)
+    new = nn.Linear(old.in_features, classes).to(old.weight.device)
+    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    setattr(parent, name.rsplit(".", 1)[-1], new)
+    return new
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Penultimate features: the input of the model's last ``nn.Linear`` (after its pooling), ``(N, D)``.
+
+    Runs in eval mode (batch norm uses its stored statistics) and restores every
+    submodule's previous mode (:func:`helpers.torch.modes.eval_mode`).
+    """
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch; got shape {tuple(x.shape)}")
+    batch_size = positive_int(batch_size, "batch_size")
+    _, head = last_linear(model)
+    captured = []
+    hook = head.register_forward_hook(lambda mod, inputs, out: captured.append(inputs[0].detach().flatten(1)))
+    try:
+        with eval_mode(model):
+            for i in range(0, len(x), batch_size):
+                model(x[i:i + batch_size])
+    finally:
+        hook.remove()
+    return torch.cat(captured)
+
+
+def param_groups_with_lr(model: nn.Module, lrs: dict, default: float) -> list[dict]:
+    """Optimizer parameter groups with a learning rate per name prefix (discriminative learning rates).
+
+    ``lrs`` maps a parameter-name prefix to its learning rate (the longest matching
+    prefix wins); other parameters get ``default``. Frozen parameters are left out.
+    Example: ``param_groups_with_lr(net, {"head": 0.05}, default=0.005)``.
+    """
+    lrs = {prefix: number(lr, f"learning rate for {prefix!r}", low=0) for prefix, lr in lrs.items()}
+    default = number(default, "default learning rate", low=0)
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in lrs:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            raise ValueError(f"no parameter name starts with {prefix!r}")
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        matches = [pre for pre in lrs if name == pre or name.startswith(pre + ".")]
+        lr = lrs[max(matches, key=len)] if matches else default
+        groups.setdefault(float(lr), []).append(p)
+    if not groups:
+        raise ValueError("the model has no trainable parameters")
+    return [{"params": ps, "lr": lr} for lr, ps in groups.items()]
+
+
+def fine_tune(model: nn.Module, x: torch.Tensor, y, optimizer, steps: int, batch_size: int = 32, seed: int = 0,
+              frozen_bn_eval: bool = True) -> list[float]:
+    """Train ``model`` for ``steps`` mini-batch steps on the tensors ``(x, y)``; return the loss of every step.
+
+    Mini-batches are drawn from a reshuffle of the data with ``seed`` every pass.
+    The model trains in training mode; with ``frozen_bn_eval`` the batch norms of
+    frozen parts stay in eval mode and keep their pretrained statistics
+    (:func:`helpers.torch.modes.set_frozen_bn_eval`). Afterwards every submodule is
+    back in the mode it had before the call (:func:`helpers.torch.modes.preserve_mode`).
+    """
+    y = torch.as_tensor(y)
+    if len(x) == 0 or y.shape != (len(x),):
+        raise ValueError(f"x and y must be non-empty with y of shape ({len(x)},); got {tuple(y.shape)}")
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    gen = torch.Generator().manual_seed(seed)
+    losses, order, pos = [], torch.randperm(len(x), generator=gen), 0
+    with preserve_mode(model):
+        model.train()
+        if frozen_bn_eval:
+            set_frozen_bn_eval(model)
+        for _ in range(steps):
+            if pos >= len(x):
+                order, pos = torch.randperm(len(x), generator=gen), 0
+            idx = order[pos:pos + batch_size]
+            pos += batch_size
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    return losses
+
+
+def linear_probe(features: torch.Tensor, labels, classes: int, steps: int = 200, lr: float = 0.5,
+                 weight_decay: float = 1e-3) -> nn.Linear:
+    """Multinomial logistic regression on fixed ``features`` by full-batch gradient descent; returns the ``nn.Linear``.
+
+    Starts from zero weights, so the result is deterministic. Loss: mean cross-entropy
+    plus ``weight_decay / 2 * ||W||^2`` (the bias is not decayed). Standardize the
+    features first (mean 0, std 1 per feature) so one learning rate suits all of them.
+    """
+    labels = torch.as_tensor(labels)
+    if features.ndim != 2 or labels.shape != (len(features),):
+        raise ValueError(f"features must be (N, D) and labels (N,); got {tuple(features.shape)}, "
+                         f"{tuple(labels.shape)}")
+    steps, classes = positive_int(steps, "steps"), positive_int(classes, "classes")
+    lr = number(lr, "lr", low=0, low_open=True)
+    weight_decay = number(weight_decay, "weight_decay", low=0)
+    head = nn.Linear(features.shape[1], classes).to(features.dtype)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    for _ in range(steps):
+        loss = F.cross_entropy(head(features), labels) + 0.5 * weight_decay * (head.weight ** 2).sum()
+        head.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in head.parameters():
+                p -= lr * p.grad
+    return head.eval()

@@ -1,0 +1,145 @@
+"""Binary segmentation in PyTorch: a U-Net, its loss, augmentation and (test-time augmented) prediction.
+
+* :class:`UNet`: a small PyTorch U-Net (conv-BN-ReLU blocks, max-pool down, transposed-conv up) whose skip
+  connections can be switched off for the ablation.
+* :func:`bce_dice_loss`, :func:`random_dihedral` (flips and 90-degree rotations), :func:`images_to_tensor`
+  and :func:`predict_probs` (sigmoid probabilities, optionally averaged over the 8 flips/rotations).
+
+The NumPy pieces live elsewhere: IoU/Dice in :mod:`helpers.numpy.metrics`, the channel concatenation of a
+skip connection in :mod:`helpers.numpy.layers`, and the seeded DSB2018 split in :func:`helpers.data.dsb2018_split`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from helpers.checks import positive_int
+from helpers.torch.modes import eval_mode
+
+__all__ = ["images_to_tensor", "UNet", "bce_dice_loss", "random_dihedral", "predict_probs"]
+
+
+def images_to_tensor(x) -> torch.Tensor:
+    """uint8 images (N, H, W, 3) -> float32 tensor (N, 3, H, W) in [0, 1]."""
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images of shape (N, H, W, 3); got {x.dtype} {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def random_dihedral(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None):
+    """Apply one random flip/90-degree rotation (of the 8) per sample to images ``x`` and masks ``y`` alike.
+
+    ``x`` is (N, C, H, W) and ``y`` (N, 1, H, W) (square images); returns new tensors.
+    """
+    if x.ndim != 4 or y.ndim != 4 or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
+        raise ValueError(f"x and y must be (N, C, H, W) with the same N, H, W; got {tuple(x.shape)}, {tuple(y.shape)}")
+    if x.shape[2] != x.shape[3]:
+        raise ValueError(f"rotations by 90 degrees need square images; got {tuple(x.shape[2:])}")
+    codes = torch.randint(0, 8, (x.shape[0],), generator=generator)
+    xs, ys = [], []
+    for i, c in enumerate(codes.tolist()):
+        xi, yi = x[i], y[i]
+        if c >= 4:
+            xi, yi = xi.flip(-1), yi.flip(-1)
+        xs.append(torch.rot90(xi, c % 4, (-2, -1)))
+        ys.append(torch.rot90(yi, c % 4, (-2, -1)))
+    return torch.stack(xs), torch.stack(ys)
+
+
+# ----------------------------------------------------------------------------- model and loss
+def _block(cin: int, cout: int, batchnorm: bool) -> nn.Sequential:
+    layers = []
+    for c in (cin, cout):
+        layers += [nn.Conv2d(c, cout, 3, padding=1, bias=not batchnorm)]
+        if batchnorm:
+            layers += [nn.BatchNorm2d(cout)]
+        layers += [nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """A U-Net for binary masks: returns logits (N, 1, H, W); H and W must be divisible by 2**depth.
+
+    ``width`` channels at the first level, doubled at each of ``depth`` max-pool steps; the decoder
+    upsamples with ``ConvTranspose2d(k=2, s=2)`` and, when ``skips`` is True, concatenates the encoder
+    feature map of the same resolution before its two 3x3 convolutions. ``skips=False`` is the same
+    network minus the concatenations (an encoder-decoder), for the ablation.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 16, depth: int = 3, skips: bool = True,
+                 batchnorm: bool = True):
+        super().__init__()
+        in_channels, width, depth = (positive_int(v, name) for name, v in
+                                     (("in_channels", in_channels), ("width", width), ("depth", depth)))
+        self.depth, self.skips = depth, bool(skips)
+        ch = [width * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(in_channels, ch[0], batchnorm)] +
+                                  [_block(ch[i], ch[i + 1], batchnorm) for i in range(depth)])
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(depth))])
+        self.dec = nn.ModuleList([_block(ch[i] * (2 if skips else 1), ch[i], batchnorm)
+                                  for i in reversed(range(depth))])
+        self.head = nn.Conv2d(ch[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[-1] % 2 ** self.depth or x.shape[-2] % 2 ** self.depth:
+            raise ValueError(f"UNet needs (N, C, H, W) with H, W divisible by {2 ** self.depth}; got {tuple(x.shape)}")
+        feats = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            feats.append(x)
+        x = feats.pop()
+        for up, dec in zip(self.up, self.dec, strict=True):
+            x = up(x)
+            skip = feats.pop()
+            x = dec(torch.cat([skip, x], dim=1) if self.skips else x)
+        return self.head(x)
+
+
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0, eps: float = 1.0):
+    """Binary cross-entropy plus ``dice_weight`` * (1 - soft Dice over the batch); both inputs (N, 1, H, W).
+
+    The soft Dice uses sigmoid probabilities and ``eps`` smoothing; it pushes on the overlap directly,
+    which helps when the positive class is a minority (about 14% of pixels here).
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits and target must have the same shape; got {tuple(logits.shape)}, "
+                         f"{tuple(target.shape)}")
+    target = target.float()
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target)
+    p = torch.sigmoid(logits)
+    soft_dice = (2 * (p * target).sum() + eps) / (p.sum() + target.sum() + eps)
+    return bce + dice_weight * (1 - soft_dice)
+
+
+@torch.inference_mode()
+def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 64, tta: bool = False) -> np.ndarray:
+    """Sigmoid probabilities (N, H, W) float32 of ``model`` on images ``x`` (N, C, H, W), in eval mode.
+
+    ``tta=True`` averages the 8 flips/rotations (test-time augmentation). Every
+    submodule's mode is restored afterwards (:func:`helpers.torch.modes.eval_mode`).
+    """
+    batch_size = positive_int(batch_size, "batch_size")
+    with eval_mode(model):
+        return _predict_probs(model, x, batch_size, tta)
+
+
+def _predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int, tta: bool) -> np.ndarray:
+    out = []
+    for s in range(0, len(x), batch_size):
+        xb = x[s:s + batch_size]
+        if not tta:
+            out.append(torch.sigmoid(model(xb))[:, 0])
+            continue
+        acc = 0
+        for c in range(8):
+            t = xb.flip(-1) if c >= 4 else xb
+            t = torch.rot90(t, c % 4, (-2, -1))
+            p = torch.sigmoid(model(t))
+            p = torch.rot90(p, -(c % 4), (-2, -1))
+            acc = acc + (p.flip(-1) if c >= 4 else p)
+        out.append((acc / 8)[:, 0])
+    return torch.cat(out).numpy()

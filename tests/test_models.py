@@ -1,0 +1,54 @@
+"""helpers.torch.models and helpers.torch.params: the MNIST CNN family, input normalization, the parameter counter."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers.data import MNIST_MEAN, MNIST_STD, normalize_mnist
+from helpers.torch.models import mnist_classifier, mnist_normalizer
+from helpers.torch.params import count_params
+
+
+@pytest.mark.parametrize("downsample", ["max", "avg", "strided"])
+@pytest.mark.parametrize("hidden", [0, 32])
+def test_mnist_classifier_family_shapes_and_parameter_counts(downsample, hidden):
+    torch.manual_seed(0)
+    model = mnist_classifier(width=4, hidden=hidden, downsample=downsample)
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    convs = (1 * 4 * 9 + 4) + (4 * 8 * 9 + 8)
+    if downsample == "strided":
+        convs += (4 * 4 * 9 + 4) + (8 * 8 * 9 + 8)
+    dense = (8 * 49 * hidden + hidden + hidden * 10 + 10) if hidden else (8 * 49 * 10 + 10)
+    assert count_params(model) == convs + dense
+
+
+def test_mnist_classifier_is_reproducible_and_checks_its_arguments():
+    torch.manual_seed(1)
+    a = mnist_classifier(width=4, hidden=8, activation=nn.Tanh)
+    torch.manual_seed(1)
+    b = mnist_classifier(width=4, hidden=8, activation=nn.Tanh)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert any(isinstance(m, nn.Tanh) for m in a)
+    with pytest.raises(ValueError, match="downsample"):
+        mnist_classifier(downsample="median")
+    with pytest.raises(ValueError, match="width"):
+        mnist_classifier(width=0)
+    with pytest.raises(ValueError, match="activation"):
+        mnist_classifier(activation=torch.relu)
+
+
+def test_mnist_normalizer_equals_normalize_mnist():
+    digits = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    pixels = torch.from_numpy(digits.astype(np.float32) / 255)[:, None]
+    assert torch.allclose(mnist_normalizer()(pixels), torch.from_numpy(normalize_mnist(digits)), atol=1e-6)
+    assert (MNIST_MEAN, MNIST_STD) == (0.1307, 0.3081)
+
+
+def test_count_params_counts_parameters_not_buffers_and_can_skip_frozen_ones():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2))
+    assert count_params(model) == (3 * 4 * 9 + 4) + (4 + 4) + (4 * 2 + 2)
+    model[0].weight.requires_grad_(False)
+    assert count_params(model, trainable_only=True) == count_params(model) - 3 * 4 * 9
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        count_params(np.zeros(3))
