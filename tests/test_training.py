@@ -285,3 +285,23 @@ def test_cifar10_loaders_on_the_real_data():
     x, y = next(iter(train_loader))
     assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert len(test_loader) == 157 and len(val_loader) == 2
+
+
+def test_random_shift_moves_each_image_by_its_own_offset_within_bounds():
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0                                   # one bright pixel in the centre of every image
+    out = loaders.random_shift(x, max_shift=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    rows, cols = (out[:, 0] == 1).nonzero()[:, 1], (out[:, 0] == 1).nonzero()[:, 2]
+    assert len(rows) == 64                                 # the pixel is never lost
+    assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
+    assert len({(int(r), int(c)) for r, c in zip(rows, cols, strict=True)}) > 10   # offsets differ between images
+    again = loaders.random_shift(x, max_shift=2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)                          # reproducible with a seeded generator
+    border = torch.full((2, 1, 5, 5), -0.42)
+    assert torch.equal(loaders.random_shift(border, 2), border)   # background stays background (replicate)
+    assert torch.equal(loaders.random_shift(x, 0), x)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        loaders.random_shift(torch.zeros(3, 9, 9))
+    with pytest.raises(ValueError, match="max_shift"):
+        loaders.random_shift(x, -1)

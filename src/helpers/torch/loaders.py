@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from helpers.checks import integer, number
 from helpers.data.splits import split_indices
 
-__all__ = ["ImageDataset", "channel_stats", "image_transform", "image_loaders", "cifar10_loaders"]
+__all__ = ["ImageDataset", "channel_stats", "image_transform", "random_shift", "image_loaders", "cifar10_loaders"]
 
 
 
@@ -102,6 +103,25 @@ def image_transform(mean, std, augment: bool = False, size=None, padding: int = 
         steps += [v2.RandomCrop(size, padding=padding), v2.RandomHorizontalFlip()]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)
+
+
+def random_shift(x: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift-augment a batch: each image ``(C, H, W)`` of ``x`` moves by its own random offset (<= ``max_shift`` px).
+
+    The offsets (vertical and horizontal, each uniform in ``[-max_shift, max_shift]``) come from
+    ``generator`` (PyTorch's global generator if ``None``). Pixels that come in from outside are copies
+    of the nearest border pixel, so a digit's background stays background whatever the normalization.
+    Returns a new tensor of the same shape and dtype.
+    """
+    max_shift = integer(max_shift, "max_shift", minimum=0)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a batch of images, a tensor of shape (N, C, H, W); got {getattr(x, 'shape', x)!r}")
+    if max_shift == 0 or len(x) == 0:
+        return x.clone()
+    padded = F.pad(x, [max_shift] * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2), generator=generator).tolist()
+    h, w = x.shape[2:]
+    return torch.stack([p[:, i:i + h, j:j + w] for p, (i, j) in zip(padded, offsets, strict=True)])
 
 
 def _check_loader_args(batch_size, val_fraction, augment, seed, subset, num_workers):
