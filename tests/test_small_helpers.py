@@ -157,3 +157,14 @@ def test_grad_cam_helpers_are_public():
     grads = np.stack([np.ones((2, 2)), -3 * np.ones((2, 2))])[None]
     np.testing.assert_array_equal(cam_from_activations(acts, grads), np.zeros((1, 2, 2)))  # ReLU(1 - 3)
     np.testing.assert_array_equal(cam_from_activations(acts, -grads), 2 * np.ones((1, 2, 2)))
+
+
+def test_contrast_stretch_maps_percentiles_to_0_and_1():
+    dark = np.linspace(0.0, 0.1, 101).reshape(1, 101)        # a dim image: values 0 ... 0.1
+    out = plots.contrast_stretch(dark, 0, 100)
+    assert out.min() == 0.0 and out.max() == 1.0 and np.allclose(out, dark / 0.1)
+    out = plots.contrast_stretch(dark, 10, 90)
+    assert out[0, 10] == 0.0 and out[0, 90] == 1.0 and out[0, 50] == pytest.approx(0.5)
+    assert (plots.contrast_stretch(np.full((3, 3), 0.4)) == 0).all()   # a flat image stays flat
+    with pytest.raises(ValueError, match="percentiles"):
+        plots.contrast_stretch(dark, 50, 50)

@@ -18,7 +18,8 @@ package says which half a name belongs to in its import line::
                    normalisation and seeded splits.
 ``helpers.book``   plots, training_plots, widgets, timing.
 ``helpers.checks`` the argument checks every module shares; ``helpers.history`` the
-                   per-epoch record of a training run (both halves); ``helpers.seeding``
+                   per-epoch record of a training run (both halves); ``helpers.stats`` the
+                   bootstrap and Wilson intervals around measured numbers; ``helpers.seeding``
                    seeds everything; ``helpers.project`` names the book's repository.
 
 Nothing heavy is imported here: import the module you need.

@@ -7,13 +7,31 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["show_images", "show_feature_maps", "show_matrix", "plot_curves", "animation_html"]
+__all__ = ["show_images", "show_feature_maps", "show_matrix", "plot_curves", "animation_html", "contrast_stretch"]
 
 
 def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def contrast_stretch(image, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Rescale an image for display so its ``low``-th and ``high``-th percentiles map to 0 and 1 (clipped).
+
+    Dark fluorescence micrographs look black when shown as stored; stretched, their nuclei show.
+    Colour images ``(H, W, 3)`` are stretched with one pair of percentiles for all channels. Display only:
+    the model never sees the stretched image.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must have shape (H, W) or (H, W, C); got {image.shape}")
+    if not 0 <= low < high <= 100:
+        raise ValueError(f"need 0 <= low < high <= 100 (percentiles); got low={low}, high={high}")
+    lo, hi = np.percentile(image, [low, high])
+    if hi <= lo:
+        return np.zeros_like(image)
+    return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int = 8,

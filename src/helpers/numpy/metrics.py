@@ -2,6 +2,8 @@
 
 ``iou``/``dice`` score each image of a batch; ``pixel_iou``/``pixel_dice`` pool
 all pixels of all images into one score (the "pixel IoU" usually reported for segmentation).
+``two_class_mean_iou``/``threshold_averaged_mean_iou`` are the definitions the UNet++ paper's code
+uses, and ``instance_score`` the 2018 Data Science Bowl's per-image object score.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import numpy as np
 
 from helpers.checks import positive_int
 
-__all__ = ["confusion_matrix", "iou", "dice", "pixel_iou", "pixel_dice"]
+__all__ = ["confusion_matrix", "iou", "dice", "pixel_iou", "pixel_dice", "two_class_mean_iou",
+           "threshold_averaged_mean_iou", "object_iou_matrix", "instance_score", "DSB_THRESHOLDS"]
 
 
 def confusion_matrix(preds, labels, n_classes: int) -> np.ndarray:
@@ -85,3 +88,84 @@ def pixel_dice(pred, truth) -> float:
     """Dice of the positive class over all pixels of the set."""
     pred, truth = _masks(pred, truth)
     return float(_ratio(2 * (pred & truth).sum(), pred.sum() + truth.sum()))
+
+
+# ----------------------------------------------------- the definitions papers and competitions use
+DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)  # 0.50, 0.55, ..., 0.95
+
+
+def two_class_mean_iou(pred, truth) -> float:
+    """Mean of the background IoU and the foreground IoU, pooled over all pixels of the set.
+
+    This is TensorFlow's ``tf.metrics.mean_iou(y_true, y_pred, num_classes=2)``, the metric the
+    UNet++ reference code reports. Background is usually the easy class, so this number is
+    well above the foreground :func:`pixel_iou` of the same masks.
+    """
+    pred, truth = _masks(pred, truth)
+    fg = _ratio((pred & truth).sum(), (pred | truth).sum())
+    bg = _ratio((~pred & ~truth).sum(), (~pred | ~truth).sum())
+    return float((fg + bg) / 2)
+
+
+def threshold_averaged_mean_iou(probs, truth, thresholds=DSB_THRESHOLDS) -> float:
+    """The UNet++ reference code's ``mean_iou``: :func:`two_class_mean_iou` of ``probs > t``, averaged over t.
+
+    ``probs`` are probabilities in [0, 1] with the shape of the binary ``truth``; the default
+    thresholds are 0.5, 0.55, ..., 0.95.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.size and (np.isnan(probs).any() or probs.min() < 0 or probs.max() > 1):
+        raise ValueError("probs must be probabilities in [0, 1] (apply a sigmoid to logits first)")
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    if thresholds.ndim != 1 or thresholds.size == 0:
+        raise ValueError(f"thresholds must be a non-empty 1-D sequence; got shape {thresholds.shape}")
+    return float(np.mean([two_class_mean_iou(probs > t, truth) for t in thresholds]))
+
+
+def _label_image(a, name):
+    a = np.asarray(a)
+    if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0):
+        raise ValueError(f"{name} must be a 2-D integer label image (0 = background, 1..n = objects); "
+                         f"got dtype {a.dtype}, shape {a.shape}. Label a binary mask with scipy.ndimage.label first")
+    return a.astype(np.int64)
+
+
+def object_iou_matrix(pred_labels, truth_labels) -> np.ndarray:
+    """IoU of every (true object, predicted object) pair of two label images: shape (n_true, n_pred).
+
+    Objects are the labels 1..max of each image (0 is background; unused labels give empty rows).
+    """
+    p, t = _label_image(pred_labels, "pred_labels"), _label_image(truth_labels, "truth_labels")
+    if p.shape != t.shape:
+        raise ValueError(f"label images must have the same shape; got {p.shape} and {t.shape}")
+    n_p, n_t = int(p.max()), int(t.max())
+    inter = np.bincount((t * (n_p + 1) + p).ravel(), minlength=(n_t + 1) * (n_p + 1)).reshape(n_t + 1, n_p + 1)
+    area_t, area_p = inter.sum(axis=1), inter.sum(axis=0)
+    inter = inter[1:, 1:]
+    union = area_t[1:, None] + area_p[None, 1:] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def instance_score(pred_labels, truth_labels, thresholds=DSB_THRESHOLDS) -> float:
+    """The 2018 Data Science Bowl score of one image: mean over IoU thresholds t of TP / (TP + FP + FN).
+
+    A true object and a predicted object match at threshold t when their IoU exceeds t (above 0.5 a
+    match is unique, since two objects cannot both overlap one by more than half). Unmatched predictions
+    are false positives, unmatched true objects false negatives. No object in either image scores 1.
+    Inputs are label images (0 = background); two touching nuclei merged into one blob are one object.
+    """
+    ious = object_iou_matrix(pred_labels, truth_labels)
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    if thresholds.size == 0 or thresholds.min() < 0.5 or thresholds.max() >= 1:
+        raise ValueError(f"thresholds must lie in [0.5, 1) so that matches are unique; got {thresholds}")
+    present_t = np.isin(np.arange(1, ious.shape[0] + 1), np.asarray(truth_labels))
+    present_p = np.isin(np.arange(1, ious.shape[1] + 1), np.asarray(pred_labels))
+    ious = ious[present_t][:, present_p]
+    n_t, n_p = ious.shape
+    if n_t == 0 and n_p == 0:
+        return 1.0
+    scores = []
+    for thr in thresholds:
+        tp = int((ious > thr).sum())
+        scores.append(tp / (n_t + n_p - tp))   # TP + FP + FN = TP + (n_p - TP) + (n_t - TP)
+    return float(np.mean(scores))
