@@ -9,7 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.torch.attacks import BitDepth, adversarial_train_epoch, bit_depth, fgsm, pgd, robust_accuracy
+from helpers.torch.attacks import (
+    BitDepth,
+    adversarial_train_epoch,
+    bit_depth,
+    fgsm,
+    margin_loss,
+    pgd,
+    robust_accuracy,
+    worst_case_accuracy,
+)
 from helpers.torch.metrics import accuracy, predict_labels
 from helpers.torch.models import Normalize, mnist_classifier
 
@@ -241,3 +250,41 @@ def test_mnist_classifier_shape():
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ValueError):
         mnist_classifier(width=0)
+
+
+def test_margin_loss_is_positive_exactly_when_misclassified():
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.5, 2.0, 1.0]])
+    y = torch.tensor([0, 2])
+    torch.testing.assert_close(margin_loss(logits, y), torch.tensor([1.0 - 3.0, 2.0 - 1.0]))
+    with pytest.raises(ValueError, match="logits must be"):
+        margin_loss(logits[0], y)
+
+
+def test_pgd_with_the_margin_loss_attacks_and_rejects_unknown_losses(trained):
+    model, x, y = trained
+    clean = accuracy(model, x, y)
+    x_adv = pgd(model, x, y, 0.15, steps=10, loss="margin", seed=0)
+    assert (x_adv - x).abs().max() <= 0.15 + 1e-6
+    assert accuracy(model, x_adv, y) < clean
+    with torch.no_grad():
+        assert float(margin_loss(model(x_adv), y).mean()) > float(margin_loss(model(x), y).mean())
+    with pytest.raises(ValueError, match="loss must be one of"):
+        pgd(model, x, y, 0.1, loss="hinge")
+
+
+def test_worst_case_accuracy_is_the_per_image_minimum(trained):
+    model, x, y = trained
+    attacks = {"FGSM": lambda xb, yb: fgsm(model, xb, yb, 0.08),
+               "PGD": lambda xb, yb: pgd(model, xb, yb, 0.08, steps=10, seed=0),
+               "none": lambda xb, yb: xb}
+    result = worst_case_accuracy(model, x, y, attacks, batch_size=50)
+    singles = {name: accuracy(model, attack(x, y), y) for name, attack in attacks.items()}
+    for name, acc in singles.items():
+        assert result[name] == pytest.approx(acc, abs=1e-9)   # batches of 50 give the same as one batch
+    survive = torch.ones(len(x), dtype=torch.bool)
+    for attack in attacks.values():
+        survive &= predict_labels(model, attack(x, y)) == y
+    assert result["all attacks"] == pytest.approx(float(survive.float().mean()))
+    assert result["all attacks"] <= min(singles.values())
+    with pytest.raises(ValueError, match="attacks is empty"):
+        worst_case_accuracy(model, x, y, {})

@@ -36,7 +36,8 @@ from helpers.checks import integer, number, positive_int
 from helpers.torch.metrics import count_correct, predict_labels
 from helpers.torch.modes import ensure_training, eval_mode
 
-__all__ = ["BitDepth", "bit_depth", "fgsm", "pgd", "robust_accuracy", "adversarial_train_epoch"]
+__all__ = ["BitDepth", "bit_depth", "fgsm", "pgd", "margin_loss", "robust_accuracy", "worst_case_accuracy",
+           "adversarial_train_epoch"]
 
 
 # --------------------------------------------------------------------------------------------------- modules
@@ -119,11 +120,28 @@ def _check_batch(model, x, y, clamp) -> tuple[torch.Tensor, torch.Tensor, float,
     return x, y.long(), lo, hi
 
 
-def _input_gradient(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d(sum of cross-entropies)/dx: each image's gradient does not depend on the rest of the batch."""
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example margin loss of Carlini and Wagner: largest other logit minus the logit of ``y``.
+
+    Positive exactly when the example is misclassified. Unlike the cross-entropy it does not
+    saturate when the model is very confident, so an attack that raises it keeps a useful
+    gradient where cross-entropy's gradient has vanished (a check for gradient masking).
+    """
+    if logits.ndim != 2 or y.shape != logits.shape[:1]:
+        raise ValueError(f"logits must be (N, classes) and y (N,); got {tuple(logits.shape)} and {tuple(y.shape)}")
+    correct = logits.gather(1, y[:, None])[:, 0]
+    others = logits.scatter(1, y[:, None], float("-inf")).max(dim=1).values
+    return others - correct
+
+
+LOSSES = {"ce": lambda logits, y: F.cross_entropy(logits, y, reduction="sum"),
+          "margin": lambda logits, y: margin_loss(logits, y).sum()}
+
+
+def _input_gradient(model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    """d(sum of per-example losses)/dx: each image's gradient does not depend on the rest of the batch."""
     x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    (grad,) = torch.autograd.grad(LOSSES[loss](model(x), y), x)
     return grad
 
 
@@ -148,7 +166,8 @@ def fgsm(model, x: torch.Tensor, y, eps: float, targeted: bool = False, clamp=(0
 
 
 def pgd(model, x: torch.Tensor, y, eps: float, alpha: float | None = None, steps: int = 10,
-        random_start: bool = True, targeted: bool = False, clamp=(0.0, 1.0), seed: int | None = 0) -> torch.Tensor:
+        random_start: bool = True, targeted: bool = False, clamp=(0.0, 1.0), seed: int | None = 0,
+        loss: str = "ce") -> torch.Tensor:
     """Projected Gradient Descent in the L-infinity ball (Madry et al. 2018): iterated FGSM with projection.
 
     Starts at ``x`` plus uniform noise in ``[-eps, eps]`` (``random_start``, drawn from
@@ -156,8 +175,12 @@ def pgd(model, x: torch.Tensor, y, eps: float, alpha: float | None = None, steps
     uses the global generator), then ``steps`` times: a step of size ``alpha`` along the
     sign of the gradient (away from ``y``, or towards it when ``targeted``), projection
     back into ``[x - eps, x + eps]`` and clipping to ``clamp``. ``alpha`` defaults to
-    ``2.5 * eps / steps``. Returns the adversarial images (detached); ``eps=0`` returns a copy of ``x``.
+    ``2.5 * eps / steps``. ``loss="ce"`` ascends the cross-entropy, ``loss="margin"`` the
+    Carlini-Wagner margin (:func:`margin_loss`). Returns the adversarial images (detached);
+    ``eps=0`` returns a copy of ``x``.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {loss!r}")
     x, y, lo, hi = _check_batch(model, x, y, clamp)
     eps = number(eps, "eps", low=0)
     steps = positive_int(steps, "steps")
@@ -177,7 +200,7 @@ def pgd(model, x: torch.Tensor, y, eps: float, alpha: float | None = None, steps
     direction = -1.0 if targeted else 1.0
     with eval_mode(model, freeze=True):
         for _ in range(steps):
-            grad = _input_gradient(model, x_adv, y)
+            grad = _input_gradient(model, x_adv, y, loss)
             x_adv = x_adv + direction * alpha * grad.sign()
             x_adv = torch.max(torch.min(x_adv, x0 + eps), x0 - eps).clamp(lo, hi)
     return x_adv.detach()
@@ -210,6 +233,30 @@ def robust_accuracy(model, x: torch.Tensor, y, attack: Callable, epsilons: Itera
             x_adv = attack(model, xb, yb, eps, **attack_kwargs)
             correct += int((predict_labels(model, x_adv, batch_size) == yb).sum())
         result[eps] = correct / len(x)
+    return result
+
+
+def worst_case_accuracy(model, x: torch.Tensor, y, attacks: dict[str, Callable], batch_size: int = 500
+                        ) -> dict[str, float]:
+    """Accuracy under each attack of ``attacks`` and under all of them at once (the evaluation checklist).
+
+    ``attacks`` maps a name to ``attack(xb, yb) -> adversarial xb`` (the attacker may use another
+    model: a transfer attack). An image counts as correct under ``"all attacks"`` only if the
+    model classifies every one of its adversarial versions correctly, so the per-image worst case
+    is never above any single attack. Returns ``{name: accuracy, ..., "all attacks": accuracy}``.
+    """
+    if not attacks:
+        raise ValueError("attacks is empty: give at least one name -> attack(x, y) function")
+    batch_size = positive_int(batch_size, "batch_size")
+    lo, hi = float(x.min()), float(x.max())
+    x, y, _, _ = _check_batch(model, x, y, (lo, hi if hi > lo else lo + 1.0))   # any range: attacks check theirs
+    survived = {name: torch.zeros(len(x), dtype=torch.bool) for name in attacks}
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        for name, attack in attacks.items():
+            survived[name][i:i + batch_size] = (predict_labels(model, attack(xb, yb), batch_size) == yb).cpu()
+    result = {name: float(ok.float().mean()) for name, ok in survived.items()}
+    result["all attacks"] = float(torch.stack(list(survived.values())).all(dim=0).float().mean())
     return result
 
 
