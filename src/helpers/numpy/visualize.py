@@ -7,7 +7,8 @@
   model once with forward hooks.
 * Grad-CAM (Selvaraju et al. 2017): :func:`grad_cam_numpy` for the book's NumPy
   ``Sequential`` (its own backward pass) and ``grad_cam`` in :mod:`helpers.torch.visualize`
-  for PyTorch (hooks); both combine activations and gradients with :func:`cam_from_activations`;
+  for PyTorch (hooks); both combine activations and gradients with :func:`cam_from_activations`
+  (or, with ``method="hirescam"``, element-wise as HiResCAM does: :func:`hires_cam_from_activations`);
   :func:`upsample` is bilinear interpolation equal to PyTorch's ``align_corners=False``.
 * Evidence that a saliency map points at the object: :func:`occlusion_sensitivity`,
   :func:`deletion_scores` and :func:`map_correlation`.
@@ -22,7 +23,7 @@ import numpy as np
 from helpers.checks import integer, positive_int
 
 __all__ = ["filters_to_images", "neighbour_correlation", "channel_correlation", "class_array", "cam_from_activations",
-           "grad_cam_numpy", "upsample", "occlusion_sensitivity", "deletion_scores", "map_correlation"]
+           "hires_cam_from_activations", "cam_maps", "grad_cam_numpy", "upsample", "occlusion_sensitivity", "deletion_scores", "map_correlation"]
 
 
 # --------------------------------------------------------------------------------------------------- filters
@@ -113,7 +114,31 @@ def cam_from_activations(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     return np.maximum((weights[:, :, None, None] * acts).sum(axis=1), 0.0)
 
 
-def grad_cam_numpy(network, x, classes, layer: int) -> np.ndarray:
+def hires_cam_from_activations(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """HiResCAM maps ``(N, h, w)`` (Draelos and Carin 2020): ``ReLU(sum_k grad_k * A_k)``, element by element.
+
+    Grad-CAM first averages each gradient map over space, which is exact only when the
+    network pools the maps globally before a linear layer (then both methods give the same
+    map). After ``Flatten`` and a dense layer every position has its own weight, and the
+    average throws that away; HiResCAM keeps it.
+    """
+    return np.maximum((grads * acts).sum(axis=1), 0.0)
+
+
+CAM_METHODS = {"grad-cam": cam_from_activations, "hirescam": hires_cam_from_activations}
+
+
+def cam_maps(acts, grads, method: str = "grad-cam") -> np.ndarray:
+    """Combine activations and class-score gradients ``(N, C, h, w)`` into maps by ``method``."""
+    if method not in CAM_METHODS:
+        raise ValueError(f"method must be one of {sorted(CAM_METHODS)}; got {method!r}")
+    acts, grads = np.asarray(acts, np.float64), np.asarray(grads, np.float64)
+    if acts.ndim != 4 or acts.shape != grads.shape:
+        raise ValueError(f"activations and gradients must both be (N, C, h, w); got {acts.shape} and {grads.shape}")
+    return CAM_METHODS[method](acts, grads)
+
+
+def grad_cam_numpy(network, x, classes, layer: int, method: str = "grad-cam") -> np.ndarray:
     """Grad-CAM maps ``(N, h, w)`` of a :class:`helpers.numpy.network.Sequential` at the output of layer ``layer``.
 
     Forward pass layer by layer (keeping layer ``layer``'s output ``A``), then the
@@ -121,7 +146,10 @@ def grad_cam_numpy(network, x, classes, layer: int) -> np.ndarray:
     not the loss) down to ``A``. Channel weights are the spatially averaged gradients;
     the map is ``ReLU(sum_k weight_k * A_k)`` at the resolution of ``A`` (see :func:`upsample`).
     ``x`` is the network's input ``(N, C, H, W)``; ``classes`` one int or one per image.
+    ``method="hirescam"`` multiplies gradients and activations element-wise instead.
     """
+    if method not in CAM_METHODS:
+        raise ValueError(f"method must be one of {sorted(CAM_METHODS)}; got {method!r}")
     n_layers = len(network.layers)
     if n_layers < 2:
         raise ValueError("Grad-CAM needs a network of at least 2 layers (a layer to look at, then the rest)")
@@ -144,7 +172,7 @@ def grad_cam_numpy(network, x, classes, layer: int) -> np.ndarray:
     dout[np.arange(len(x)), c] = 1.0
     for lay in reversed(network.layers[layer + 1:]):
         dout = lay.backward(dout)
-    return cam_from_activations(np.asarray(acts, np.float64), np.asarray(dout, np.float64))
+    return cam_maps(acts, dout, method)
 
 
 def upsample(maps, size: tuple[int, int]) -> np.ndarray:
