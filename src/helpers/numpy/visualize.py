@@ -23,7 +23,8 @@ import numpy as np
 from helpers.checks import integer, positive_int
 
 __all__ = ["filters_to_images", "neighbour_correlation", "channel_correlation", "class_array", "cam_from_activations",
-           "hires_cam_from_activations", "cam_maps", "grad_cam_numpy", "upsample", "occlusion_sensitivity", "deletion_scores", "map_correlation"]
+           "hires_cam_from_activations", "cam_maps", "grad_cam_numpy", "upsample", "occlusion_sensitivity",
+           "deletion_scores", "map_correlation"]
 
 
 # --------------------------------------------------------------------------------------------------- filters
