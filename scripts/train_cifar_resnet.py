@@ -1,7 +1,10 @@
 """Train the small CIFAR-10 ResNet that the ResNet lesson loads, and save its checkpoint and training log.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/train_cifar_resnet.py [--epochs 15] [--depth 20] [--width 16] [--threads 1]
+    python scripts/train_cifar_resnet.py [--epochs 15] [--depth 20] [--width 16] [--threads 1] [--classes 0,1,2,3,4]
+
+``--classes`` trains on those CIFAR-10 classes only (relabelled 0..k-1 in that order): the transfer
+lesson's close-domain source network, pretrained on five classes and transferred to the other five.
 
 Writes ``book/lessons/checkpoints/resnet<depth>_cifar10.pt`` (the weights, stored as float16
 to keep the file small) and ``resnet<depth>_cifar10.json`` (the arguments, the data copy used,
@@ -18,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from helpers.data import class_subset, load_cifar10
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
-from helpers.torch.loaders import cifar10_loaders
+from helpers.torch.loaders import cifar10_loaders, image_loaders
 from helpers.torch.params import count_params
 from helpers.torch.resnet import CifarResNet
 from helpers.torch.training import evaluate, fit
@@ -35,13 +39,21 @@ def main(argv=None):
     parser.add_argument("--max-lr", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classes", type=lambda s: [int(c) for c in s.split(",")], default=None,
+                        help="comma-separated CIFAR-10 class indices to train on (default: all ten)")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
     seed_everything(args.seed, threads=args.threads)
-    train_loader, val_loader, test_loader, info = cifar10_loaders(batch_size=args.batch_size, val_fraction=0.1,
-                                                                  augment=True, seed=args.seed)
-    model = CifarResNet(args.depth, width=args.width, zero_init_residual=True)
+    if args.classes is None:
+        train_loader, val_loader, test_loader, info = cifar10_loaders(batch_size=args.batch_size, val_fraction=0.1,
+                                                                      augment=True, seed=args.seed)
+    else:
+        train_loader, val_loader, test_loader, info = image_loaders(
+            class_subset(load_cifar10("train"), args.classes), class_subset(load_cifar10("test"), args.classes),
+            batch_size=args.batch_size, val_fraction=0.1, augment=True, seed=args.seed)
+    n_classes = 10 if args.classes is None else len(args.classes)
+    model = CifarResNet(args.depth, width=args.width, num_classes=n_classes, zero_init_residual=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr / 25, momentum=0.9, weight_decay=5e-4,
                                 nesterov=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.max_lr, epochs=args.epochs,
@@ -53,12 +65,13 @@ def main(argv=None):
     test_loss, test_acc = evaluate(model, test_loader, device="cpu")
 
     # The accuracy of the weights as stored (float16), which is what a reader who loads them gets.
-    stored = CifarResNet(args.depth, width=args.width)
+    stored = CifarResNet(args.depth, width=args.width, num_classes=n_classes)
     stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
                             for k, v in model.state_dict().items()})
     _, stored_acc = evaluate(stored, test_loader, device="cpu")
     log = {
-        "model": {"depth": args.depth, "width": args.width, "parameters": count_params(model, trainable_only=True)},
+        "model": {"depth": args.depth, "width": args.width, "num_classes": n_classes,
+                  "parameters": count_params(model, trainable_only=True)},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         # The normalization the weights expect (training-part statistics), so that the test images can be
         # prepared identically whichever copy of CIFAR-10 the reader has.
@@ -71,6 +84,8 @@ def main(argv=None):
         "machine": {"torch": torch.__version__, "threads": args.threads, "processor": platform.processor()},
     }
     name = f"resnet{args.depth}_cifar10"
+    if args.classes is not None:
+        name += "_classes" + "".join(map(str, args.classes))
     save_checkpoint(model, log, name, args.out)
     print(f"{name}: test accuracy {test_acc:.4f} (float16 weights {stored_acc:.4f}), "
           f"{seconds:.0f} s of training, saved to {args.out}")

@@ -97,3 +97,40 @@ def test_squeeze_excite_gates():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_small_cifar_net_designs_differ_only_in_their_convolutions():
+    from helpers.torch.architectures import SMALL_NET_DESIGNS, small_cifar_net
+
+    nets = {d: small_cifar_net(d, widths=(8, 16), blocks_per_stage=1) for d in SMALL_NET_DESIGNS}
+    x = torch.randn(2, 3, 32, 32)
+    for net in nets.values():
+        assert net(x).shape == (2, 10)
+    macs = {d: count_macs(net, (1, 3, 32, 32)) for d, net in nets.items()}
+    params = {d: count_params(net) for d, net in nets.items()}
+    assert macs["separable"] < macs["standard"] / 2 and params["separable"] < params["standard"]
+    assert params["separable+se"] > params["separable"]                  # SE adds its two small linear layers
+    assert sum(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in nets["separable"].modules()) == 2
+    assert sum(isinstance(m, SqueezeExcite) for m in nets["separable+se"].modules()) == 2
+    with pytest.raises(ValueError, match="design must be one of"):
+        small_cifar_net("mobile")
+
+
+@pytest.mark.parametrize("design", ["standard", "separable", "separable+se"])
+def test_committed_efficient_cnn_matches_its_log(design):
+    from helpers import data
+    from helpers.torch.architectures import load_small_cifar_net
+
+    model, log = load_small_cifar_net(design)      # strict: every name and shape must match today's builder
+    assert log["model"]["design"] == design and count_params(model[1]) == log["model"]["parameters"]
+    assert count_macs(model[1], (1, 3, 32, 32)) == log["model"]["macs_per_image"]
+    assert len(log["runs"]) == 3 and log["runs"][0]["seed"] == log["stored_seed"]
+    try:
+        test = data.load_cifar10("test", download=False)
+    except data.DataUnavailableError:
+        pytest.skip("set CNN_BOOK_DATA to the offline data folder")
+    pick = data.few_shot_indices(test.y, 200, seed=0)
+    x = torch.from_numpy(test.x[pick]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        acc = (model(x).argmax(1) == torch.from_numpy(test.y[pick])).float().mean().item()
+    assert acc == pytest.approx(log["runs"][0]["test_acc"], abs=0.002)

@@ -152,3 +152,18 @@ def test_truncated_prepared_copy_is_reported_as_damaged(tmp_path, monkeypatch, n
         load()
     assert info.value.path == tmp_path / name and str(tmp_path / name) in str(info.value)
     assert "copy the book's prepared file" in str(info.value)
+
+
+def test_class_subset_keeps_and_relabels_the_chosen_classes():
+    from helpers.data import ArrayDataset, class_subset
+
+    x = np.arange(12).reshape(6, 2)
+    ds = ArrayDataset(x, np.array([0, 1, 2, 1, 0, 2]), ("a", "b", "c"), "toy")
+    sub = class_subset(ds, [2, 0])
+    np.testing.assert_array_equal(sub.x, x[[0, 2, 4, 5]])
+    np.testing.assert_array_equal(sub.y, [1, 0, 1, 0])          # class 2 -> 0, class 0 -> 1
+    assert sub.classes == ("c", "a") and "classes [2, 0]" in sub.source
+    with pytest.raises(ValueError, match="distinct class indices"):
+        class_subset(ds, [0, 0])
+    with pytest.raises(ValueError, match="distinct class indices"):
+        class_subset(ds, [3])

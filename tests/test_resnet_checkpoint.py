@@ -46,3 +46,20 @@ def test_pixel_input_model_normalizes_with_the_logged_statistics():
     std = torch.tensor(log["data"]["std"]).view(1, 3, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(pixel_model(x), model((x - mean) / std))
+
+
+def test_five_class_source_checkpoint_matches_its_log():
+    model, log = load_cifar_resnet("resnet20_cifar10_classes01234")
+    assert log["args"]["classes"] == [0, 1, 2, 3, 4] and log["model"]["num_classes"] == 5
+    assert model.head[-1].out_features == 5
+    assert count_params(model, trainable_only=True) == log["model"]["parameters"]
+
+
+@pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
+def test_five_class_source_checkpoint_reaches_its_logged_accuracy_on_its_own_classes():
+    model, log = load_cifar_resnet("resnet20_cifar10_classes01234")
+    test = data.class_subset(data.load_cifar10("test", download=False), log["args"]["classes"])
+    loader = DataLoader(ImageDataset(test.x, test.y, image_transform(log["data"]["mean"], log["data"]["std"])),
+                        batch_size=500)
+    _, acc = evaluate(model, loader, device="cpu")
+    assert acc == pytest.approx(log["test_acc_float16_weights"], abs=0.002)

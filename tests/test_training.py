@@ -305,3 +305,16 @@ def test_random_shift_moves_each_image_by_its_own_offset_within_bounds():
         loaders.random_shift(torch.zeros(3, 9, 9))
     with pytest.raises(ValueError, match="max_shift"):
         loaders.random_shift(x, -1)
+
+
+def test_progress_bar_shows_validation_numbers_only_when_there_is_a_validation_set(capsys):
+    torch.manual_seed(0)
+    train_loader, val_loader, _, _ = loaders.image_loaders(synthetic(), batch_size=16)
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    tr.fit(model, train_loader, None, 1, opt, device="cpu", progress=True)
+    without = capsys.readouterr().err
+    tr.fit(model, train_loader, val_loader, 1, opt, device="cpu", progress=True)
+    with_val = capsys.readouterr().err
+    assert "loss=" in without and "val_acc" not in without and "nan" not in without
+    assert "val_acc=" in with_val

@@ -19,6 +19,7 @@ from helpers.data.datasets import (
     ArrayDataset,
     DataCorruptError,
     DataUnavailableError,
+    class_subset,
     data_dir,
     load_cifar10,
     load_dsb2018,
@@ -32,6 +33,7 @@ from helpers.data.splits import dsb2018_split, few_shot_indices, split_indices
 
 __all__ = [
     "CIFAR10_CLASSES", "DATA_ENV", "KNOWN_HASHES", "MNIST_MEAN", "MNIST_STD", "ArrayDataset",
-    "DataCorruptError", "DataUnavailableError", "data_dir", "load_cifar10", "load_dsb2018", "load_mnist", "load_photo",
+    "DataCorruptError", "DataUnavailableError", "class_subset", "data_dir", "load_cifar10", "load_dsb2018",
+    "load_mnist", "load_photo",
     "network_timeout", "normalize_mnist", "sha256", "dsb2018_split", "few_shot_indices", "split_indices",
 ]

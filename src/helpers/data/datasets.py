@@ -39,6 +39,7 @@ __all__ = [
     "DataUnavailableError",
     "DataCorruptError",
     "ArrayDataset",
+    "class_subset",
     "data_dir",
     "load_mnist",
     "load_cifar10",
@@ -98,6 +99,24 @@ class ArrayDataset:
             f"ArrayDataset(x={self.x.shape} {self.x.dtype}, y={self.y.shape} {self.y.dtype}, "
             f"source={self.source!r})"
         )
+
+
+def class_subset(dataset: ArrayDataset, classes) -> ArrayDataset:
+    """The images of ``classes`` only, relabelled ``0 .. len(classes) - 1`` in the order given.
+
+    ``classes`` holds class indices of ``dataset``; the result's ``classes`` names follow them, and
+    its ``source`` notes the selection. Used to pretrain on some CIFAR-10 classes and transfer to the others.
+    """
+    classes = [int(c) for c in classes]
+    n = len(dataset.classes) if dataset.classes else int(np.max(dataset.y)) + 1
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0 or max(classes) >= n:
+        raise ValueError(f"classes must be distinct class indices in [0, {n}); got {classes}")
+    keep = np.isin(dataset.y, classes)
+    relabel = np.full(n, -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    names = tuple(dataset.classes[c] for c in classes) if dataset.classes else ()
+    return ArrayDataset(dataset.x[keep], relabel[dataset.y[keep]], names,
+                        f"{dataset.source}, classes {classes} only", dict(dataset.extra))
 
 
 def data_dir() -> Path:

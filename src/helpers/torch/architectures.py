@@ -5,6 +5,8 @@
   :func:`summarize` (parameters are counted by :func:`helpers.torch.params.count_params`).
 * Building blocks: :func:`lenet5`, :class:`Inception` (with or without the 1x1
   bottleneck), :func:`separable_conv` (depthwise + pointwise), :class:`SqueezeExcite`.
+* :func:`small_cifar_net`: one small CIFAR-10 network in three variants that differ only in
+  their convolutions (standard, depthwise-separable, separable + SE), for accuracy-per-FLOP comparisons.
 
 FLOPs are counted as **multiply-adds** (MACs): one multiplication plus one
 addition is one unit. ``torch.utils.flop_counter.FlopCounterMode`` counts the
@@ -25,7 +27,7 @@ from helpers.torch.modes import eval_mode
 from helpers.torch.params import count_params
 
 __all__ = ["count_macs", "fc_param_share", "summarize", "lenet5", "Inception", "separable_conv",
-           "SqueezeExcite"]
+           "SqueezeExcite", "small_cifar_net", "SMALL_NET_DESIGNS", "load_small_cifar_net"]
 
 
 def count_macs(model, input_shape) -> int:
@@ -173,3 +175,63 @@ class SqueezeExcite(nn.Module):
         gates = self.fc(x.mean(dim=(2, 3)))
         self.last_gates = gates.detach()
         return x * gates[:, :, None, None]
+
+
+SMALL_NET_DESIGNS = ("standard", "separable", "separable+se")
+
+
+def _small_block(c_in: int, c_out: int, stride: int, design: str) -> nn.Sequential:
+    if design == "standard":
+        conv = [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)]
+    else:   # MobileNet's order: depthwise, BN, ReLU, pointwise (then BN, ReLU below)
+        conv = [nn.Conv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False), nn.BatchNorm2d(c_in),
+                nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False)]
+    layers = [*conv, nn.BatchNorm2d(c_out), nn.ReLU()]
+    if design == "separable+se":
+        layers.append(SqueezeExcite(c_out, reduction=4))
+    return nn.Sequential(*layers)
+
+
+def small_cifar_net(design: str = "standard", widths=(32, 64, 128), blocks_per_stage: int = 2,
+                    num_classes: int = 10) -> nn.Sequential:
+    """A small CIFAR-10 CNN whose 3x3 convolutions are ``design``: one of :data:`SMALL_NET_DESIGNS`.
+
+    A standard 3x3 stem (3 -> ``widths[0]``, BN, ReLU), then for each width a stage of
+    ``blocks_per_stage`` blocks (the first of every stage after the first has stride 2), global average
+    pooling and a linear layer. ``"standard"`` blocks are 3x3 conv-BN-ReLU; ``"separable"`` blocks are
+    depthwise 3x3-BN-ReLU then pointwise 1x1-BN-ReLU (MobileNet); ``"separable+se"`` adds a
+    Squeeze-and-Excitation block (reduction 4) after each. Everything else is identical, so differences
+    in accuracy, parameters and multiply-adds come from the convolution design alone.
+    """
+    if design not in SMALL_NET_DESIGNS:
+        raise ValueError(f"design must be one of {SMALL_NET_DESIGNS}; got {design!r}")
+    widths = [positive_int(w, "width") for w in widths]
+    blocks_per_stage = positive_int(blocks_per_stage, "blocks_per_stage")
+    layers = [nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    c_in = widths[0]
+    for s, width in enumerate(widths):
+        for b in range(blocks_per_stage):
+            layers.append(_small_block(c_in, width, 2 if (s > 0 and b == 0) else 1, design))
+            c_in = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, positive_int(num_classes, "num_classes"))]
+    return nn.Sequential(*layers)
+
+
+def load_small_cifar_net(design: str):
+    """The committed seed-0 :func:`small_cifar_net` of ``design`` and its training log: ``(model, log)``.
+
+    Trained by ``scripts/train_efficient_cnns.py``; the model takes pixels in [0, 1] (a
+    :class:`helpers.torch.models.Normalize` with the training statistics comes first) and is in eval mode.
+    ``log["runs"]`` holds the test accuracy of every seed.
+    """
+    from helpers.torch.checkpoints import load_checkpoint
+    from helpers.torch.models import Normalize
+
+    if design not in SMALL_NET_DESIGNS:
+        raise ValueError(f"design must be one of {SMALL_NET_DESIGNS}; got {design!r}")
+    state, log = load_checkpoint(f"efficient_cnn_{design.replace('+', '_')}")
+    model = nn.Sequential(Normalize(log["data"]["mean"], log["data"]["std"]),
+                          small_cifar_net(design, widths=log["model"]["widths"],
+                                          blocks_per_stage=log["model"]["blocks_per_stage"]))
+    model.load_state_dict(state)
+    return model.eval(), log

@@ -148,7 +148,8 @@ def load_cifar_resnet(name: str = "resnet20_cifar10", pixel_input: bool = False)
     from helpers.torch.checkpoints import load_checkpoint
 
     state, log = load_checkpoint(name)
-    model = CifarResNet(log["model"]["depth"], width=log["model"]["width"])
+    model = CifarResNet(log["model"]["depth"], width=log["model"]["width"],
+                        num_classes=log["model"].get("num_classes", 10))
     model.load_state_dict(state)
     if pixel_input:
         from helpers.torch.models import Normalize

@@ -160,8 +160,10 @@ def fit(model, train_loader, val_loader, epochs, optimizer, loss_fn=None, schedu
             batch_scheduler = scheduler if scheduler_step == "batch" else None
             train_loss, train_acc = _run_training(model, train_loader, optimizer, loss_fn, dev, bar, batch_scheduler)
             val_loss, val_acc = evaluate(model, val_loader, loss_fn, dev) if val_loader is not None else (math.nan,) * 2
-            bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.3f}", val_loss=f"{val_loss:.4f}",
-                            val_acc=f"{val_acc:.3f}")
+            shown = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.3f}"}
+            if val_loader is not None:          # no "val_acc=nan" on a bar when there is nothing to validate on
+                shown.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
+            bar.set_postfix(**shown)
         if scheduler is not None and scheduler_step == "epoch":
             if plateau:
                 scheduler.step(val_loss)
