@@ -35,9 +35,10 @@ def test_a_missing_checkpoint_names_where_it_looked(tmp_path):
 
 def test_a_failed_download_says_how_to_fix_it(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_BOOK_DATA", str(tmp_path))
-    monkeypatch.setattr(checkpoints, "CHECKPOINT_URL", "http://127.0.0.1:9/")   # nothing listens there
-    with pytest.raises(DataUnavailableError, match="retrain it with the script"):
+    monkeypatch.setenv("CNN_BOOK_RAW_URL", "http://127.0.0.1:9/")   # the repository's files: nothing listens there
+    with pytest.raises(DataUnavailableError, match="retrain it with the script") as info:
         checkpoints.load_checkpoint("not_committed_anywhere")
+    assert "http://127.0.0.1:9/book/lessons/checkpoints/" in str(info.value)
     assert not list((tmp_path / "checkpoints").glob("*.part"))
 
 

@@ -37,9 +37,12 @@ def test_dsb2018_masks():
 
 
 def test_missing_data_raises_clear_error_without_downloading(tmp_path, monkeypatch):
+    import helpers.project
+
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    monkeypatch.setattr(helpers.project, "repo_root", lambda: None)     # as if installed outside a checkout
     for load in (lambda: data.load_mnist("train", download=False), lambda: data.load_cifar10("test", download=False),
-                 data.load_dsb2018):
+                 lambda: data.load_dsb2018(download=False)):
         with pytest.raises(data.DataUnavailableError) as info:
             load()
         message = str(info.value)
@@ -167,3 +170,55 @@ def test_class_subset_keeps_and_relabels_the_chosen_classes():
         class_subset(ds, [0, 0])
     with pytest.raises(ValueError, match="distinct class indices"):
         class_subset(ds, [3])
+
+
+def test_dsb2018_is_committed_to_the_checkout_and_found_there(tmp_path, monkeypatch):
+    from helpers.project import repo_root
+
+    committed = repo_root() / "data" / "dsb2018_nuclei_96.npz"
+    assert committed.is_file() and data.sha256(committed) == data.KNOWN_HASHES["dsb2018_nuclei_96.npz"]
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))                 # an empty data folder
+    ds = data.load_dsb2018(download=False)
+    assert ds.x.shape == (664, 96, 96, 3) and str(committed) in ds.source
+
+
+def _serve(folder):
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_dsb2018_downloads_from_the_repository_and_checks_its_hash(tmp_path, monkeypatch):
+    import shutil
+
+    import helpers.data.datasets as datasets
+    import helpers.project
+    from helpers.project import repo_root
+
+    served, cache = tmp_path / "served", tmp_path / "cache"
+    served.mkdir()
+    shutil.copyfile(repo_root() / "data" / "dsb2018_nuclei_96.npz", served / "dsb2018_nuclei_96.npz")
+    httpd = _serve(served)
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/dsb2018_nuclei_96.npz"
+        monkeypatch.setattr(datasets, "dsb2018_url", lambda: url)      # the book's repository, served locally
+        monkeypatch.setattr(helpers.project, "repo_root", lambda: None)  # no checkout: as in Colab
+        monkeypatch.setenv(data.DATA_ENV, str(cache))
+        cache.mkdir()
+        ds = data.load_dsb2018()
+        assert ds.x.shape == (664, 96, 96, 3) and (cache / "dsb2018_nuclei_96.npz").is_file()
+        (cache / "dsb2018_nuclei_96.npz").unlink()
+        (served / "dsb2018_nuclei_96.npz").write_bytes(b"not the book's file")   # a wrong file on the server
+        with pytest.raises(data.DataCorruptError, match="does not match the book's copy"):
+            data.load_dsb2018()
+        assert list(cache.iterdir()) == []                             # nothing half-downloaded is left behind
+    finally:
+        httpd.shutdown()

@@ -20,7 +20,7 @@ SRC = ROOT / "src" / "helpers"
 # import name -> distribution name, for what the library imports
 DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "torchvision": "torchvision", "tqdm": "tqdm",
                  "matplotlib": "matplotlib", "ipywidgets": "ipywidgets", "IPython": "ipython",
-                 "skimage": "scikit-image"}
+                 "skimage": "scikit-image", "PIL": "pillow"}
 
 
 def _modules() -> list[Path]:
@@ -108,8 +108,46 @@ def test_repository_is_named_once():
                 assert url == project.REPOSITORY_URL, f"{nb_path.name} names {url}"
 
 
-def test_raw_url_and_repo_root():
+def test_raw_url_and_repo_root(monkeypatch):
+    monkeypatch.setenv(project.RAW_URL_ENV, "http://127.0.0.1:8000/mirror/")
+    assert project.raw_url("data/x.npz") == "http://127.0.0.1:8000/mirror/data/x.npz"
+    monkeypatch.delenv(project.RAW_URL_ENV)
     assert project.raw_url("data/README.md").endswith(f"/{project.REPOSITORY}/{project.BRANCH}/data/README.md")
     with pytest.raises(ValueError, match="relative"):
         project.raw_url("/etc/passwd")
     assert project.repo_root() == ROOT
+
+
+def test_a_fork_changes_one_line_and_the_script_writes_it_everywhere(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for rel in ("_config.yml", "pyproject.toml", "src/helpers/project.py", "book/lessons/01_convolution.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, tmp_path / rel)
+    project_py = tmp_path / "src/helpers/project.py"
+    project_py.write_text(project_py.read_text().replace('REPOSITORY = "cnn-book/cnn-book"',
+                                                         'REPOSITORY = "someone/their-fork"'))
+    result = subprocess.run([sys.executable, str(root / "tools" / "set_repository.py"), "--root", str(tmp_path)],
+                            capture_output=True, text=True, check=True)
+    assert "someone/their-fork" in result.stdout
+    assert "url: https://github.com/someone/their-fork\n" in (tmp_path / "_config.yml").read_text()
+    assert 'Repository = "https://github.com/someone/their-fork"' in (tmp_path / "pyproject.toml").read_text()
+    notebook = (tmp_path / "book/lessons/01_convolution.ipynb").read_text()
+    assert "git+https://github.com/someone/their-fork" in notebook and "cnn-book/cnn-book" not in notebook
+
+
+def test_lesson_notebooks_are_small_enough_to_download():
+    root = Path(__file__).resolve().parents[1]
+    sizes = {p.name: p.stat().st_size for p in sorted((root / "book" / "lessons").glob("*.ipynb"))}
+    assert len(sizes) >= 12
+    too_big = {name: f"{size / 1e6:.2f} MB" for name, size in sizes.items() if size > 2_000_000}
+    assert not too_big, f"lesson notebooks over 2 MB: {too_big}"
+    assert sum(sizes.values()) < 15_000_000, f"all lessons together: {sum(sizes.values()) / 1e6:.1f} MB"
+    for name in sizes:                            # no stored widgets: they show as interactive(...) off-line
+        nb = json.loads((root / "book" / "lessons" / name).read_text())
+        assert "widgets" not in nb["metadata"], name
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                       for c in nb["cells"] for o in c.get("outputs", [])), name

@@ -4,18 +4,22 @@
     python tools/execute_notebooks.py book/lessons/01_convolution.ipynb
     python tools/execute_notebooks.py --check         # verify the committed notebooks, run nothing
 
-Executing writes the outputs, the widget state (so widgets render on the static
-site) and ``metadata.cnn_book`` = {code_sha256, seconds} into each notebook.
+Executing sets ``CNN_BOOK_STATIC=1`` for the kernel, so :func:`helpers.book.widgets.interact`
+saves precomputed, kernel-free controls; progress bars (tqdm widgets) are saved as their final line
+of text and no widget state is stored. It writes ``metadata.cnn_book`` = {code_sha256, seconds}.
 ``--check`` fails when a notebook's code changed after it was last executed
 (hash mismatch), when it was not run top to bottom in one fresh kernel
-(execution counts not 1, 2, 3, ...), or when it holds an error output.
+(execution counts not 1, 2, 3, ...), when it holds an error output, or when it
+stores widget views or widget state (they show as ``interactive(...)`` off-line).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,7 +52,52 @@ def problems(nb) -> list[str]:
     tagged_ok = lambda c: "raises-exception" in c.get("metadata", {}).get("tags", [])  # noqa: E731
     if any(o.get("output_type") == "error" for c in cells if not tagged_ok(c) for o in c.get("outputs", [])):
         found.append("has error outputs")
+    if any(WIDGET_VIEW in o.get("data", {}) for c in cells for o in c.get("outputs", [])) or \
+            "widgets" in nb.get("metadata", {}):
+        found.append("stores widget views or widget state (re-execute it with this tool)")
     return found
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _progress_text(model_id: str, state: dict) -> str | None:
+    """The final line of a tqdm progress-bar widget (HBox of HTML, FloatProgress, HTML), or None."""
+    model = state.get(model_id, {})
+    children = [c.removeprefix("IPY_MODEL_") for c in model.get("state", {}).get("children", [])]
+    parts = [state.get(c, {}) for c in children]
+    if model.get("model_name") != "HBoxModel" or [p.get("model_name") for p in parts] != \
+            ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    prefix, bar, suffix = (p.get("state", {}) for p in parts)
+    filled = int(round(10 * bar.get("value", 0) / max(bar.get("max", 1) or 1, 1e-12)))
+    text = f"{html.unescape(prefix.get('value', ''))}|{'#' * filled}{' ' * (10 - filled)}|" \
+           f"{html.unescape(suffix.get('value', ''))}"
+    return text.strip()
+
+
+def widgets_to_text(nb) -> int:
+    """Replace progress-bar widget outputs by their final text and drop all widget state; returns how many."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                outputs.append(out)
+                continue
+            text = _progress_text(view.get("model_id", ""), state)
+            if text is None:
+                raise ValueError(f"a widget that is not a progress bar is stored in a cell: {cell.source[:80]!r}; "
+                                 "use helpers.book.widgets.interact for controls")
+            outputs.append(nbformat.v4.new_output("stream", name="stderr", text=text + "\n"))
+            replaced += 1
+        if cell.cell_type == "code":
+            cell.outputs = outputs
+    nb.metadata.pop("widgets", None)
+    return replaced
 
 
 def lessons() -> list[Path]:
@@ -60,12 +109,19 @@ def execute(path: Path, timeout: int = 900) -> float:
     """Run one notebook in a fresh kernel (working directory: its folder), save it, return seconds."""
     from nbclient import NotebookClient
 
+    from helpers.book.widgets import STATIC_ENV
+
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
+    os.environ[STATIC_ENV] = "1"          # inherited by the kernel: controls are precomputed for the site
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        os.environ.pop(STATIC_ENV, None)
     seconds = time.perf_counter() - start
+    widgets_to_text(nb)
     nb.metadata["cnn_book"] = {"code_sha256": code_hash(nb), "seconds": round(seconds, 1)}
     nbformat.write(nb, path)
     return seconds

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import struct
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -349,22 +351,67 @@ def load_cifar10(split: str = "train", download: bool = True) -> ArrayDataset:
     return ArrayDataset(ds.data, np.asarray(ds.targets, dtype=np.int64), tuple(ds.classes), source)
 
 
-def load_dsb2018() -> ArrayDataset:
+DSB2018_FILE = "dsb2018_nuclei_96.npz"
+
+
+def dsb2018_url() -> str:
+    """Where an online reader's copy of the prepared DSB2018 file comes from: the book's repository."""
+    from helpers.project import raw_url
+
+    return raw_url(f"data/{DSB2018_FILE}")
+
+
+def _download_verified(url: str, target: Path) -> Path:
+    """Download ``url`` to ``target`` (via a ``.part`` file), check its SHA-256, return ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with network_timeout(), urllib.request.urlopen(url) as response, open(partial, "wb") as fh:
+            shutil.copyfileobj(response, fh)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
+    expected = KNOWN_HASHES[target.name]
+    if sha256(partial) != expected:
+        partial.unlink()
+        raise _corrupt(target, f"the download from {url} does not match the book's copy (sha256 expected "
+                               f"{expected[:12]}...)", "check that the repository setting in helpers.project "
+                               "names the book's repository, then run the loader again")
+    partial.rename(target)
+    return target
+
+
+def load_dsb2018(download: bool = True) -> ArrayDataset:
     """2018 Data Science Bowl nuclei, 96x96: ``x`` uint8 (664, 96, 96, 3), ``y`` bool masks (664, 96, 96).
 
-    Read from ``dsb2018_nuclei_96.npz`` in the data folder, checked against its SHA-256
+    The book's prepared file ``dsb2018_nuclei_96.npz`` (5 MB, CC0) is read from the data folder, else
+    from ``data/`` of the book's checkout (it is committed there), else downloaded from the book's
+    repository (:func:`dsb2018_url`) into the data folder. It is always checked against its SHA-256
     (:class:`DataCorruptError` when it does not match); ``extra['ids']`` holds the image ids.
     """
-    path = data_dir() / "dsb2018_nuclei_96.npz"
-    if not path.is_file():
-        raise _missing(
-            "DSB2018 nuclei (dsb2018_nuclei_96.npz)",
-            "put the book's prepared dsb2018_nuclei_96.npz in the data folder (made from the Kaggle "
-            "2018 Data Science Bowl stage-1 training set, CC0; see data/README.md).",
-        )
+    from helpers.project import repo_root
+
+    places = [data_dir() / DSB2018_FILE]
+    root = repo_root()
+    if root is not None:
+        places.append(root / "data" / DSB2018_FILE)
+    path = next((p for p in places if p.is_file()), None)
+    if path is None:
+        if not download:
+            raise _missing(f"DSB2018 nuclei ({DSB2018_FILE})", "call load_dsb2018(download=True) while online, or "
+                           "put the book's prepared file in the data folder (see data/README.md).")
+        try:
+            path = _download_verified(dsb2018_url(), places[0])
+        except DataCorruptError:
+            raise
+        except Exception as exc:
+            raise _missing(f"DSB2018 nuclei ({DSB2018_FILE})",
+                           f"run the loader again while online (it downloads {dsb2018_url()}), or put the book's "
+                           "prepared file in the data folder (made from the Kaggle 2018 Data Science Bowl "
+                           "stage-1 training set, CC0; see data/README.md).", exc) from exc
     with np.load(_verified(path)) as f:
         x, y, ids = f["x"], f["y"], f["ids"]
-    return ArrayDataset(x, y, ("background", "nucleus"), f"offline copy {_shown(path)} ({len(x)} images)", {"ids": ids})
+    return ArrayDataset(x, y, ("background", "nucleus"), f"book's copy {_shown(path)} ({len(x)} images)", {"ids": ids})
 
 
 def load_photo(name: str = "astronaut", gray: bool = False) -> np.ndarray:

@@ -17,9 +17,8 @@ from pathlib import Path
 from helpers.data import DataUnavailableError, data_dir, network_timeout
 from helpers.project import raw_url, repo_root
 
-__all__ = ["CHECKPOINT_URL", "checkpoint_dir", "load_checkpoint", "save_checkpoint"]
+__all__ = ["checkpoint_dir", "load_checkpoint", "save_checkpoint"]
 
-CHECKPOINT_URL = raw_url("book/lessons/checkpoints/")
 
 
 def checkpoint_dir() -> Path | None:
@@ -42,14 +41,15 @@ def _download(name: str, folder: Path) -> None:
             continue
         partial = target.with_suffix(suffix + ".part")
         try:
-            with network_timeout(), urllib.request.urlopen(CHECKPOINT_URL + target.name) as response, \
-                    open(partial, "wb") as fh:
+            url = raw_url(f"book/lessons/checkpoints/{target.name}")
+            with network_timeout(), urllib.request.urlopen(url) as response, open(partial, "wb") as fh:
                 shutil.copyfileobj(response, fh)
         except Exception as exc:  # offline, HTTP 404, timeout...
             partial.unlink(missing_ok=True)
             raise DataUnavailableError(
                 f"checkpoint {name!r} is neither in a checkout of the book nor in {folder}, and downloading it "
-                f"from {CHECKPOINT_URL} failed ({type(exc).__name__}: {exc}). To fix: run the lesson from a "
+                f"from {raw_url('book/lessons/checkpoints/')} failed ({type(exc).__name__}: {exc}). To fix: run "
+                "the lesson from a "
                 f"checkout of the book, copy {name}.pt and {name}.json into {folder}, or retrain it with the "
                 "script named in the lesson."
             ) from exc
