@@ -53,7 +53,7 @@ DRIVER = textwrap.dedent('''
     report["data_dir"] = str(data_dir())
     from helpers.torch.checkpoints import load_checkpoint
     report["checkpoints"] = {}
-    for name in %(checkpoints)r:
+    for name in CHECKPOINTS:
         state, log = load_checkpoint(name)
         report["checkpoints"][name] = len(state)
     def refuse(*args, **kwargs):
@@ -110,7 +110,7 @@ def test_every_lesson_sets_up_in_a_fresh_colab_session(tmp_path):
         assert probe.stdout.strip() == "None", "the simulated Colab must start without the book's library"
         checkpoints = sorted(p.stem for p in (ROOT / "book" / "lessons" / "checkpoints").glob("*.pt"))
         driver = work / "driver.py"
-        driver.write_text(DRIVER % {"checkpoints": checkpoints})
+        driver.write_text(DRIVER.replace("CHECKPOINTS", repr(checkpoints)))
         lessons = [str(p) for p in sorted((ROOT / "book" / "lessons").glob("*.ipynb"))]
         run = subprocess.run([str(python), str(driver), *lessons], env=env, cwd=work, capture_output=True,
                              text=True, timeout=900)
