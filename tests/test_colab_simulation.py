@@ -95,6 +95,9 @@ def test_every_lesson_sets_up_in_a_fresh_colab_session(tmp_path):
         colab = tmp_path / "colab-venv"
         subprocess.run([sys.executable, "-m", "venv", str(colab)], check=True, capture_output=True)
         python = colab / "bin" / "python"
+        # Colab builds the package in an isolated environment with setuptools >= 77 from PyPI (pyproject.toml's
+        # build-system); offline, the build uses this environment's setuptools instead of venv's old bundled one.
+        subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], capture_output=True)
         site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                               check=True, capture_output=True, text=True).stdout.strip()
         # Colab's own packages: this environment's site-packages, whose .pth files (the editable install
