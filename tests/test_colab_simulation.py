@@ -13,8 +13,6 @@ that their loaders fail with the book's clear message instead.
 Runs from a git checkout (it serves the committed HEAD, so commit before running it).
 """
 
-import functools
-import http.server
 import json
 import os
 import shutil
@@ -22,10 +20,10 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
+from local_server import serve
 
 from helpers import project
 
@@ -70,16 +68,6 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
-def _serve(folder: Path):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 def test_every_lesson_sets_up_in_a_fresh_colab_session(tmp_path):
     served, home, work, stubs = (tmp_path / d for d in ("served", "home", "work", "stubs"))
     for d in (served, home, work, stubs / "google" / "colab"):
@@ -89,7 +77,7 @@ def test_every_lesson_sets_up_in_a_fresh_colab_session(tmp_path):
     git("clone", "--quiet", "--bare", str(ROOT), str(served / "cnn-book.git"))
     git("-C", str(served / "cnn-book.git"), "update-server-info")             # git's plain-HTTP protocol
     git("clone", "--quiet", str(ROOT), str(served / "raw"))
-    httpd = _serve(served)
+    httpd = serve(served)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
         colab = tmp_path / "colab-venv"

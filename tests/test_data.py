@@ -182,22 +182,10 @@ def test_dsb2018_is_committed_to_the_checkout_and_found_there(tmp_path, monkeypa
     assert ds.x.shape == (664, 96, 96, 3) and str(committed) in ds.source
 
 
-def _serve(folder):
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 def test_dsb2018_downloads_from_the_repository_and_checks_its_hash(tmp_path, monkeypatch):
     import shutil
+
+    from local_server import serve
 
     import helpers.data.datasets as datasets
     import helpers.project
@@ -206,7 +194,7 @@ def test_dsb2018_downloads_from_the_repository_and_checks_its_hash(tmp_path, mon
     served, cache = tmp_path / "served", tmp_path / "cache"
     served.mkdir()
     shutil.copyfile(repo_root() / "data" / "dsb2018_nuclei_96.npz", served / "dsb2018_nuclei_96.npz")
-    httpd = _serve(served)
+    httpd = serve(served)
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/dsb2018_nuclei_96.npz"
         monkeypatch.setattr(datasets, "dsb2018_url", lambda: url)      # the book's repository, served locally
