@@ -13,6 +13,11 @@ CASES = [
     (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
     (optim.SGD, torch.optim.SGD, dict(lr=0.05, weight_decay=0.01)),
     (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.8, weight_decay=0.1)),
+    (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.5, weight_decay=0.1, nesterov=True)),
+    (optim.RMSprop, torch.optim.RMSprop, dict()),
+    (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.003, alpha=0.9, eps=1e-6, weight_decay=0.05)),
+    (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.003, momentum=0.9)),
     (optim.Adam, torch.optim.Adam, dict()),
     (optim.Adam, torch.optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)),
     (optim.Adam, torch.optim.Adam, dict(lr=0.01, weight_decay=0.05)),
@@ -89,6 +94,10 @@ def test_adam_first_step_moves_every_weight_by_about_lr():
         (lambda: optim.Adam([np.zeros(3)], betas=0.9), "betas must be a pair"),
         (lambda: optim.Adam([np.zeros(3)]).step([np.zeros(3), np.zeros(3)]), "2 gradients for 1 parameters"),
         (lambda: optim.Adam([np.zeros(3)]).step([np.zeros(4)]), r"shape \(4,\) but its parameter has shape \(3,\)"),
+        (lambda: optim.SGD([np.zeros(3)], lr=0.1, nesterov=True), "nesterov=True needs a momentum"),
+        (lambda: optim.SGD([np.zeros(3)], lr=0.1, momentum=0.9, nesterov=1), "nesterov must be True or False"),
+        (lambda: optim.RMSprop([np.zeros(3)], alpha=1.0), r"alpha must be a finite number in \[0, 1\)"),
+        (lambda: optim.RMSprop([np.zeros(3)], eps=0.0), "eps must be"),
     ],
 )
 def test_errors(make, message):
@@ -111,7 +120,9 @@ def test_read_only_params_are_refused():
     (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
     (optim.Adam, torch.optim.Adam, dict(lr=0.05, weight_decay=0.01)),
     (optim.AdamW, torch.optim.AdamW, dict(lr=0.05, weight_decay=0.1)),
-], ids=["SGD-momentum-wd", "SGD-momentum", "Adam-wd", "AdamW"])
+    (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.05, momentum=0.5, weight_decay=0.01)),
+], ids=["SGD-momentum-wd", "SGD-momentum", "Adam-wd", "AdamW", "Nesterov", "RMSprop-momentum"])
 def test_0d_parameters_match_torch_over_several_steps(ours_cls, torch_cls, kwargs):
     # for a 0-d parameter SGD's momentum buffer was a NumPy scalar and stopped updating from step 3 on
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Optimizers that update NumPy arrays in place: SGD (with momentum), Adam and AdamW.
+"""Optimizers that update NumPy arrays in place: SGD (with momentum or Nesterov momentum), RMSprop, Adam, AdamW.
 
 Each follows the update rule of its ``torch.optim`` namesake step for step, so
 the same arrays and gradients give the same numbers. Usage with
@@ -28,7 +28,7 @@ import numpy as np
 
 from helpers.checks import number
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW"]
 
 
 def _unpack(items, what: str):
@@ -95,15 +95,22 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum and L2 weight decay (as ``torch.optim.SGD``).
 
-    ``SGD(params, lr, momentum=0.0, weight_decay=0.0)``. Per step, with gradient ``g``:
-    ``g += weight_decay * p``; with momentum ``buf = momentum * buf + g`` (``buf = g``
-    on the first step) and ``g = buf``; then ``p -= lr * g``.
+    ``SGD(params, lr, momentum=0.0, weight_decay=0.0, nesterov=False)``. Per step, with
+    gradient ``g``: ``g += weight_decay * p``; with momentum ``buf = momentum * buf + g``
+    (``buf = g`` on the first step) and ``g = buf``, or with ``nesterov=True``
+    ``g = g + momentum * buf`` (the gradient "looked ahead" along the velocity, in the
+    form PyTorch and Sutskever et al. 2013 use); then ``p -= lr * g``.
     """
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
         self.momentum = number(momentum, "momentum", low=0, high=1, high_open=True)
         self.weight_decay = number(weight_decay, "weight_decay", low=0)
+        if not isinstance(nesterov, bool):
+            raise ValueError(f"nesterov must be True or False; got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs a momentum > 0 (as torch.optim.SGD)")
+        self.nesterov = nesterov
         self.buffers: list[np.ndarray | None] = [None] * len(self.params)
 
     def _update(self, i, p, g):
@@ -118,8 +125,43 @@ class SGD(Optimizer):
             else:
                 np.multiply(buf, p.dtype.type(self.momentum), out=buf)
                 np.add(buf, g, out=buf)
-            g = buf
+            g = np.asarray(g + p.dtype.type(self.momentum) * buf) if self.nesterov else buf
         np.subtract(p, p.dtype.type(self.lr) * g, out=p)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (as ``torch.optim.RMSprop``).
+
+    ``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0)``.
+
+    Per step: ``g += weight_decay * p``; ``s = alpha*s + (1-alpha)*g**2`` (``s`` starts at 0);
+    the step is ``g / (sqrt(s) + eps)``, each parameter divided by the running size of its own
+    gradients; with momentum ``buf = momentum*buf + step`` and ``p -= lr * buf``, else
+    ``p -= lr * step``. Unlike Adam there is no first moment and no bias correction.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(params, lr)
+        self.alpha = number(alpha, "alpha", low=0, high=1, high_open=True)
+        self.eps = number(eps, "eps", low=0, low_open=True)
+        self.weight_decay = number(weight_decay, "weight_decay", low=0)
+        self.momentum = number(momentum, "momentum", low=0, high=1, high_open=True)
+        self.square_avg = [np.zeros_like(p) for p in self.params]
+        self.buffers = [np.zeros_like(p) for p in self.params]
+
+    def _update(self, i, p, g):
+        if self.weight_decay:
+            g = np.asarray(g + p.dtype.type(self.weight_decay) * p)
+        s = self.square_avg[i]
+        np.multiply(s, p.dtype.type(self.alpha), out=s)
+        np.add(s, p.dtype.type(1 - self.alpha) * g * g, out=s)
+        step = g / (np.sqrt(s) + p.dtype.type(self.eps))
+        if self.momentum:
+            buf = self.buffers[i]
+            np.multiply(buf, p.dtype.type(self.momentum), out=buf)
+            np.add(buf, step, out=buf)
+            step = buf
+        np.subtract(p, p.dtype.type(self.lr) * step, out=p)
 
 
 class Adam(Optimizer):

@@ -29,11 +29,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from helpers.checks import number, positive_int
+from helpers.checks import positive_int
 from helpers.history import History
 from helpers.numpy.losses import softmax_cross_entropy
 from helpers.numpy.models import mnist_cnn
 from helpers.numpy.optim import Adam
+from helpers.numpy.schedules import cosine_lr  # re-exported: the schedule the NumPy recipe uses
 
 __all__ = ["steps_per_epoch", "epoch_orders", "cosine_lr", "evaluate", "History", "train", "train_mnist_cnn"]
 
@@ -53,23 +54,6 @@ def epoch_orders(n: int, epochs: int, seed: int = 0) -> np.ndarray:
     epochs, n = positive_int(epochs, "epochs"), positive_int(n, "n")
     rng = np.random.default_rng(seed)
     return np.stack([rng.permutation(n) for _ in range(epochs)])
-
-
-def cosine_lr(base_lr: float, total_steps: int, final_lr: float = 0.0) -> Callable[[int], float]:
-    """Cosine learning-rate decay: ``step -> final + (base - final) * (1 + cos(pi * step / total)) / 2``.
-
-    Starts at ``base_lr`` for step 0 and reaches ``final_lr`` after ``total_steps``
-    (as ``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``T_max=total_steps``).
-    """
-    base_lr = number(base_lr, "base_lr", low=0, low_open=True)
-    final_lr = number(final_lr, "final_lr", low=0)
-    total_steps = positive_int(total_steps, "total_steps")
-
-    def schedule(step: int) -> float:
-        t = min(max(step, 0), total_steps) / total_steps
-        return final_lr + (base_lr - final_lr) * 0.5 * (1 + math.cos(math.pi * t))
-
-    return schedule
 
 
 def evaluate(network, x, y, batch_size: int = 500) -> tuple[float, float]:
