@@ -52,3 +52,25 @@ def test_count_params_counts_parameters_not_buffers_and_can_skip_frozen_ones():
     assert count_params(model, trainable_only=True) == count_params(model) - 3 * 4 * 9
     with pytest.raises(TypeError, match="torch.nn.Module"):
         count_params(np.zeros(3))
+
+
+def test_cifar_cnn_is_the_first_cifar_lessons_network_and_checks_its_arguments():
+    from helpers.torch.models import cifar_cnn
+    from helpers.torch.params import count_params
+    net = cifar_cnn()
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert count_params(net) == 113_738                 # the first CIFAR-10 lesson prints this count
+    torch.manual_seed(0)
+    a = cifar_cnn(16)
+    torch.manual_seed(0)
+    b = cifar_cnn(16, dropout=0.5)
+    assert any(isinstance(m, torch.nn.Dropout) for m in b) and not any(isinstance(m, torch.nn.Dropout) for m in a)
+    for va, vb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb)                        # same seed, same weights with and without dropout
+    b.eval()
+    x = torch.randn(3, 3, 32, 32)
+    assert torch.allclose(a(x), b(x))                    # dropout is the identity in eval mode
+    with pytest.raises(ValueError, match="dropout must be a probability"):
+        cifar_cnn(dropout=1.0)
+    with pytest.raises(ValueError, match="width"):
+        cifar_cnn(width=0)

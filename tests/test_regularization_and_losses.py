@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from helpers.numpy import losses
 from helpers.numpy.gradcheck import numerical_gradient, rel_error
-from helpers.numpy.regularization import EarlyStopping, early_stopping_epoch, weight_penalty
+from helpers.numpy.regularization import EarlyStopping, early_stopping_epoch, soft_threshold, weight_penalty
 
 
 def torch_loss_and_grad(fn, pred, target, **kw):
@@ -114,3 +114,20 @@ def test_early_stopping_errors():
         early_stopping_epoch([], patience=2)
     with pytest.raises(ValueError, match="value must be a finite number"):
         EarlyStopping().step(float("nan"))
+
+
+def test_soft_threshold_is_the_l1_proximal_operator():
+    rng = np.random.default_rng(5)
+    w, t = rng.standard_normal(200), 0.3
+    out = soft_threshold(w, t)
+    assert np.all(out[np.abs(w) <= t] == 0)
+    np.testing.assert_allclose(out[np.abs(w) > t], w[np.abs(w) > t] - t * np.sign(w[np.abs(w) > t]))
+    # the proximal point minimizes 0.5 * (v - w)**2 + t * |v| elementwise: no nearby v does better
+    objective = lambda v: 0.5 * (v - w) ** 2 + t * np.abs(v)  # noqa: E731
+    for shift in (-1e-3, 1e-3):
+        assert np.all(objective(out) <= objective(out + shift) + 1e-15)
+    assert soft_threshold(w.astype(np.float32), t).dtype == np.float32
+    with pytest.raises(ValueError, match="threshold must be"):
+        soft_threshold(w, -1)
+    with pytest.raises(ValueError, match="floating-point"):
+        soft_threshold(np.arange(3), 0.1)

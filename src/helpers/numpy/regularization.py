@@ -16,7 +16,7 @@ import numpy as np
 
 from helpers.checks import integer, number
 
-__all__ = ["weight_penalty", "EarlyStopping", "early_stopping_epoch"]
+__all__ = ["weight_penalty", "soft_threshold", "EarlyStopping", "early_stopping_epoch"]
 
 
 def weight_penalty(params, l1: float = 0.0, l2: float = 0.0):
@@ -37,6 +37,20 @@ def weight_penalty(params, l1: float = 0.0, l2: float = 0.0):
                 for p in arrays)
     grads = [(p.dtype.type(l1) * np.sign(p) + p.dtype.type(l2) * p).astype(p.dtype, copy=False) for p in arrays]
     return value, grads
+
+
+def soft_threshold(w, threshold: float) -> np.ndarray:
+    """The proximal step of the L1 penalty: ``sign(w) * max(|w| - threshold, 0)``.
+
+    After a gradient step on the data loss, ``w = soft_threshold(w - lr * grad, lr * l1)`` (proximal
+    gradient descent, ISTA) sets every weight whose size is below ``lr * l1`` to exactly 0, which the
+    subgradient ``l1 * sign(w)`` never does: it makes small weights oscillate around 0 instead.
+    """
+    threshold = number(threshold, "threshold", low=0)
+    w = np.asarray(w)
+    if not np.issubdtype(w.dtype, np.floating):
+        raise ValueError(f"w must be a floating-point array; got dtype {w.dtype}")
+    return (np.sign(w) * np.maximum(np.abs(w) - w.dtype.type(threshold), 0)).astype(w.dtype, copy=False)
 
 
 class EarlyStopping:

@@ -16,7 +16,7 @@ from torch import nn
 
 from helpers.checks import integer, positive_int
 
-__all__ = ["Normalize", "mnist_classifier", "load_mnist_classifier", "mnist_normalizer"]
+__all__ = ["Normalize", "mnist_classifier", "cifar_cnn", "load_mnist_classifier", "mnist_normalizer"]
 
 
 
@@ -96,3 +96,24 @@ def mnist_normalizer() -> Normalize:
     from helpers.data import MNIST_MEAN, MNIST_STD
 
     return Normalize([MNIST_MEAN], [MNIST_STD])
+
+
+def cifar_cnn(width: int = 32, dropout: float = 0.0, n_classes: int = 10) -> nn.Sequential:
+    """The book's first CIFAR-10 CNN: three conv-ReLU-maxpool stages and one dense layer; takes (N, 3, 32, 32).
+
+    ``Conv(3->w) - ReLU - MaxPool - Conv(w->2w) - ReLU - MaxPool - Conv(2w->4w) - ReLU - MaxPool -
+    Flatten - [Dropout(p)] - Dense(4w*4*4 -> n_classes)``, all convolutions 3x3 with padding 1.
+    ``dropout`` > 0 inserts dropout before the dense layer (nothing is inserted for 0, so the same seed
+    gives the same weights with and without it).
+    """
+    width = positive_int(width, "width")
+    n_classes = positive_int(n_classes, "n_classes")
+    if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1):
+        raise ValueError(f"dropout must be a probability in [0, 1); got {dropout!r}")
+    layers = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+              nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+              nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(4 * width * 4 * 4, n_classes))
+    return nn.Sequential(*layers)
