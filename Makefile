@@ -17,6 +17,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: $(VENV)/.installed
 	$(PY) tools/site_js.py
 	$(PY) tools/interview.py --check
+	$(PY) tools/exercises.py --check
 	$(VENV)/bin/jupyter-book build --all -W --path-output . .
 	@echo "Site built: open _build/html/index.html, or serve it with  $(PY) -m http.server -d _build/html 8000"
 
@@ -33,6 +34,7 @@ test: book
 execute: $(VENV)/.installed
 	$(PY) tools/execute_notebooks.py
 	$(PY) tools/interview.py
+	$(PY) tools/exercises.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests tools benchmarks scripts

@@ -1,0 +1,170 @@
+"""The exercises: one notebook per lesson in ``book/exercises``, an index page, and a pointer at the end of each lesson.
+
+Every exercise notebook ``book/exercises/NN_name_exercises.ipynb`` holds sections::
+
+    ## Exercise 3.2: The max-pool backward with ties
+    *★★☆ core · interview-style: aim for 15 minutes*
+
+each followed by a stub cell (the reader's code), a check cell and a hidden solution cell. From those headings this
+script writes
+
+* ``book/practice/exercises.md``: every exercise by lesson, with its difficulty and interview time;
+* a ``## Exercises`` section in each lesson (a markdown cell before ``## References``) that lists the lesson's
+  exercises and links to the notebook, so every lesson ends with its exercises.
+
+Run ``python tools/exercises.py`` to write both and ``python tools/exercises.py --check`` to fail when either is out
+of date. Markdown cells are outside the notebooks' provenance hash, so no lesson needs re-executing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interview import heading_slug  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "book" / "exercises"
+LESSONS = ROOT / "book" / "lessons"
+INDEX = ROOT / "book" / "practice" / "exercises.md"
+HEADING = re.compile(r"^## Exercise (\d+)\.(\d+): (.+)$")
+META = re.compile(r"^\*(★+☆*) (warm-up|core|stretch)(?: · interview-style: aim for (\d+) minutes)?\*$")
+MARK = "<!-- written by tools/exercises.py -->"
+
+__all__ = ["Exercise", "read_exercises", "render_index", "lesson_section", "main"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of an exercise notebook."""
+
+    lesson: str            # the lesson's file stem, e.g. "01_convolution"
+    number: str            # "1.2"
+    title: str
+    stars: str             # "★★☆"
+    level: str             # "warm-up", "core" or "stretch"
+    minutes: int | None    # interview-style target time, if any
+    anchor: str
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def read_exercises(folder: Path = EXERCISES) -> dict[str, list[Exercise]]:
+    """Lesson stem -> its exercises, read from the headings of every exercise notebook (sorted by file name).
+
+    Raises ``ValueError`` for a heading or difficulty line that does not follow the format, or a notebook whose
+    exercise numbers do not match its lesson number or are not 1, 2, 3, ...
+    """
+    found = {}
+    for nb in sorted(Path(folder).glob("*_exercises.ipynb")):
+        lesson = nb.name.removesuffix("_exercises.ipynb")
+        items = []
+        for cell in _cells(nb):
+            lines = "".join(cell["source"]).splitlines() if cell["cell_type"] == "markdown" else []
+            if not lines or not lines[0].startswith("## Exercise"):
+                continue
+            head = HEADING.match(lines[0])
+            meta = META.match(lines[2]) if len(lines) > 2 else None
+            if not head or not meta:
+                raise ValueError(f"{nb.name}: expected '## Exercise N.k: title', a blank line and '*★★☆ core ...*'; "
+                                 f"got {lines[:3]!r}")
+            if int(head.group(1)) != int(lesson.split("_")[0]) or int(head.group(2)) != len(items) + 1:
+                raise ValueError(f"{nb.name}: exercise {head.group(1)}.{head.group(2)} is out of sequence")
+            items.append(Exercise(lesson, f"{head.group(1)}.{head.group(2)}", head.group(3), meta.group(1),
+                                  meta.group(2), int(meta.group(3)) if meta.group(3) else None,
+                                  heading_slug(lines[0].lstrip("#"))))
+        found[lesson] = items
+    return found
+
+
+def _lesson_title(lesson: str) -> str:
+    for cell in _cells(LESSONS / f"{lesson}.ipynb"):
+        for line in "".join(cell["source"]).splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return lesson
+
+
+def render_index(exercises: dict[str, list[Exercise]]) -> str:
+    """The Markdown of the exercise index page."""
+    total = sum(len(v) for v in exercises.values())
+    timed = sum(e.minutes is not None for v in exercises.values() for e in v)
+    out = ["# Exercises", "",
+           f"{total} exercises for {len(exercises)} lessons. Each asks you to write the core of what its lesson "
+           "built; a "
+           "check cell runs your function against the book's reference on random and edge-case inputs and prints "
+           "`PASS` or what differs, and a worked solution (hidden, and run by the book's tests so it stays correct) "
+           f"follows each check. {timed} are interview-style, with the time a prepared candidate should need.", "",
+           "Difficulty: ★☆☆ warm-up, ★★☆ core, ★★★ stretch.", "",
+           f"This page is generated by `python tools/exercises.py` from the exercise notebooks' headings. {MARK}", ""]
+    for lesson, items in exercises.items():
+        out += [f"## {_lesson_title(lesson)}", "",
+                f"Lesson: [{_lesson_title(lesson)}](../lessons/{lesson}.ipynb)", "",
+                "| exercise | difficulty | interview time |", "|---|---|---|"]
+        for e in items:
+            link = f"[{e.number} {e.title}](../exercises/{lesson}_exercises.ipynb#{e.anchor})"
+            out.append(f"| {link} | {e.stars} {e.level} | {f'{e.minutes} min' if e.minutes else '-'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def lesson_section(items: list[Exercise]) -> str:
+    """The ``## Exercises`` Markdown cell that ends a lesson."""
+    lesson = items[0].lesson
+    lines = ["## Exercises", "",
+             f"Write the core of this lesson yourself, with a check that compares your code with the book's: "
+             f"[the exercise notebook](../exercises/{lesson}_exercises.ipynb) (solutions hidden; every exercise of "
+             "the book is listed on the [exercise index](../practice/exercises.md)).", ""]
+    for e in items:
+        time = f", interview-style, {e.minutes} min" if e.minutes else ""
+        lines.append(f"* [{e.number} {e.title}](../exercises/{lesson}_exercises.ipynb#{e.anchor}) "
+                     f"({e.stars} {e.level}{time})")
+    return "\n".join(lines + ["", MARK])
+
+
+def _with_section(lesson_path: Path, section: str) -> str:
+    """The lesson's notebook text with its exercises cell inserted or replaced (before ``## References``)."""
+    import nbformat
+
+    nb = nbformat.reads(lesson_path.read_text(encoding="utf-8"), as_version=4)
+    cells = [c for c in nb.cells if not (c.cell_type == "markdown" and MARK in c.source)]
+    refs = next((k for k, c in enumerate(cells) if c.cell_type == "markdown"
+                 and c.source.lstrip().startswith("## References")), len(cells))
+    cell = nbformat.v4.new_markdown_cell(section)
+    cell["id"] = f"exercises-{lesson_path.stem[:2]}"
+    cells.insert(refs, cell)
+    nb.cells = cells
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if the index or a lesson's section is stale")
+    args = parser.parse_args(argv)
+    exercises = read_exercises()
+    wanted = {INDEX: render_index(exercises) + "\n"}
+    for lesson, items in exercises.items():
+        if items:
+            wanted[LESSONS / f"{lesson}.ipynb"] = _with_section(LESSONS / f"{lesson}.ipynb", lesson_section(items))
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+    if args.check:
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} is out of date: run python tools/exercises.py")
+        if not stale:
+            print("exercise index and lesson sections are up to date")
+        return 1 if stale else 0
+    for p in stale:
+        p.write_text(wanted[p], encoding="utf-8")
+        print(f"wrote {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
