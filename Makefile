@@ -5,20 +5,20 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+TIMED := $(PYTHON) tools/timed.py
 
 .PHONY: book test execute lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(TIMED) "install (venv, requirements)" -- sh -c '$(PYTHON) -m venv $(VENV) && \
+	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -r requirements.txt'
 	touch $@
 
 book: $(VENV)/.installed
 	$(PY) tools/site_js.py
 	$(PY) tools/interview.py --check
 	$(PY) tools/exercises.py --check
-	$(VENV)/bin/jupyter-book build --all -W --path-output . .
+	$(TIMED) "site build" -- $(VENV)/bin/jupyter-book build --all -W --path-output . .
 	@echo "Site built: open _build/html/index.html, or serve it with  $(PY) -m http.server -d _build/html 8000"
 
 test: book
@@ -26,9 +26,10 @@ test: book
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The site check needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; }
-	$(VENV)/bin/ruff check src tests tools benchmarks scripts
-	$(PY) tools/execute_notebooks.py --check
-	CNN_BOOK_SITE=_build/html $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
+	$(TIMED) "ruff" -- $(VENV)/bin/ruff check src tests tools benchmarks scripts
+	$(TIMED) "notebook provenance" -- $(PY) tools/execute_notebooks.py --check
+	CNN_BOOK_SITE=_build/html $(TIMED) "pytest (all tests and notebooks)" -- \
+	  $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
 
 # Re-run every lesson top to bottom and save its outputs (do this before committing a changed lesson).
 execute: $(VENV)/.installed

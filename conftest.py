@@ -1,15 +1,34 @@
-"""Pytest plugin for the book: print how long each notebook took under nbval."""
+"""Pytest plugin for the book: print how long each notebook took under nbval, and the time per group of tests.
+
+The group times (unit tests, browser checks of the site, lessons, exercises, other pages) are also appended to
+``_build/steps.tsv`` as sub-steps, so ``python tools/timed.py --report`` (run at the end of ``.ci/run``) shows
+where the test time went.
+"""
 
 from collections import defaultdict
 from pathlib import Path
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
+_group_seconds: dict[str, float] = defaultdict(float)
+ROOT = Path(__file__).resolve().parent
+
+
+def _group(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return {"lessons": "lesson notebooks", "exercises": "exercise notebooks"}.get(path.parent.name,
+                                                                                      "other notebooks")
+    if path.name == "test_site.py":
+        return "site in a browser"
+    if path.name == "test_colab_simulation.py":
+        return "Colab simulation"
+    return "unit and property tests"
 
 
 def pytest_runtest_logreport(report):
     path = Path(str(report.fspath))
     if path.suffix == ".ipynb":
         _notebook_seconds[path.name] += report.duration
+    _group_seconds[_group(path)] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -17,3 +36,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("notebook execution times")
         for name, seconds in sorted(_notebook_seconds.items()):
             terminalreporter.write_line(f"{name}: {seconds:.1f} s")
+    if _group_seconds:
+        terminalreporter.section("test time by group")
+        for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+        record = ROOT / "_build" / "steps.tsv"
+        if record.parent.exists():
+            with record.open("a") as f:
+                for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
+                    f.write(f"  pytest: {name}\t{seconds:.1f}\n")
