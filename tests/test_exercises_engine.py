@@ -57,6 +57,9 @@ def test_compare_handles_torch_dicts_and_scalars():
     assert "expected a dict" in compare([1], {"a": 1})
     assert compare("x", "y") == "output: got 'x', expected 'y'"
     assert compare(np.array([1, 2]), np.array([1, 3])).startswith("output at index (1,)")
+    assert "got 1769471, expected 1769472" in compare(1769471, 1769472)      # integers in full
+    assert "got 1769461.5, expected 1769472" in compare(1769461.5, 1769472.0)
+    assert "got 2, expected 3" in compare(np.array([1, 2]), np.array([1, 3]))
 
 
 def test_bad_use_is_refused():

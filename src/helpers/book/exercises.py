@@ -83,8 +83,11 @@ def compare(got, expected, rtol: float = 1e-6, atol: float = 1e-8, path: str = "
         if np.any(bad):
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             where = f" at index {idx}" if e.ndim else ""
-            return (f"{path}{where}: got {g[idx] if e.ndim else g.item():.6g}, expected "
-                    f"{e[idx] if e.ndim else e.item():.6g} ({int(bad.sum())} of {bad.size} entries differ)")
+            gv, ev = (g[idx], e[idx]) if e.ndim else (g.item(), e.item())
+            floats = e.dtype.kind in "fc" or g.dtype.kind in "fc"
+            show = (lambda v: f"{v:.10g}") if floats else (lambda v: str(getattr(v, "item", lambda: v)()))
+            return (f"{path}{where}: got {show(gv)}, expected {show(ev)} "
+                    f"({int(bad.sum())} of {bad.size} entries differ)")
         return None
     if got != expected:
         return f"{path}: got {got!r}, expected {expected!r}"
