@@ -1,0 +1,109 @@
+"""Distil the book's CIFAR-10 ResNet-20 into a tiny CNN, against the same CNN trained without a teacher.
+
+Usage (from the repository root, with CNN_BOOK_DATA set when offline):
+    python scripts/distill_student.py [--steps 1000] [--seeds 0 1 2] [--threads 1]
+
+Student: ``cifar_cnn(width=8)`` (three conv-ReLU-maxpool stages, one dense layer). Both arms use the same
+5,000 CIFAR-10 training images (drawn with seed 1), the same seeds, Adam (lr 3e-3), batch 64 and number of
+steps; the distilled arm minimises ``helpers.torch.deploy.kd_loss`` with the teacher's logits (T = 4,
+alpha = 0.9, fixed in advance, not tuned), the plain arm cross-entropy. All runs are scored on the full
+CIFAR-10 test set (10,000 images). Writes ``book/lessons/checkpoints/distill_student.pt`` (the distilled
+student of the first seed, float16) and ``distill_student.json`` (arguments, every run's test accuracy,
+the stored student's accuracy after the float16 round trip, seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from helpers.data import load_cifar10
+from helpers.seeding import seed_everything
+from helpers.torch.checkpoints import load_checkpoint, save_checkpoint
+from helpers.torch.deploy import kd_loss, predict
+from helpers.torch.models import cifar_cnn
+from helpers.torch.params import count_params
+from helpers.torch.resnet import load_cifar_resnet
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
+    return torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255).contiguous()
+
+
+def train_student(x, y, teacher_logits, seed, steps, temperature, alpha, width):
+    """One student: plain cross-entropy when ``teacher_logits`` is None, else the distillation loss."""
+    seed_everything(seed, threads=torch.get_num_threads())
+    student = cifar_cnn(width=width)
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        batch = torch.randint(0, len(y), (64,), generator=generator)
+        logits = student(x[batch])
+        if teacher_logits is None:
+            loss = F.cross_entropy(logits, y[batch])
+        else:
+            loss = kd_loss(logits, teacher_logits[batch], y[batch], temperature, alpha)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return student.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--temperature", type=float, default=4.0)
+    parser.add_argument("--alpha", type=float, default=0.9)
+    parser.add_argument("--train_images", type=int, default=5000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    train, test = load_cifar10("train"), load_cifar10("test")
+    pick = np.random.default_rng(1).choice(len(train.y), args.train_images, replace=False)
+    x, y = to_tensor(train.x[pick]), torch.from_numpy(train.y[pick]).long()
+    x_test, y_test = to_tensor(test.x), torch.from_numpy(test.y).long()
+    teacher, _ = load_cifar_resnet(pixel_input=True)
+    teacher_logits = predict(teacher, x)
+    runs, stored = [], None
+    for seed in args.seeds:
+        for arm in ("plain", "distilled"):
+            student = train_student(x, y, teacher_logits if arm == "distilled" else None, seed, args.steps,
+                                    args.temperature, args.alpha, args.width)
+            acc = (predict(student, x_test).argmax(1) == y_test).float().mean().item()
+            runs.append({"seed": seed, "arm": arm, "test_acc": round(acc, 4)})
+            print(runs[-1], flush=True)
+            if stored is None and arm == "distilled":
+                stored = student
+    log = {
+        "model": {"builder": "cifar_cnn", "width": args.width, "parameters": count_params(stored)},
+        "args": vars(args),
+        "data": {"train": f"{args.train_images} CIFAR-10 training images drawn with seed 1",
+                 "test": "full CIFAR-10 test set (10000 images)"},
+        "teacher": {"checkpoint": "resnet20_cifar10", "train_acc_on_subset":
+                    round((teacher_logits.argmax(1) == y).float().mean().item(), 4)},
+        "runs": runs,
+        "stored": {"arm": "distilled", "seed": args.seeds[0]},
+        "seconds": round(time.perf_counter() - start, 1),
+        "machine": {"torch": torch.__version__, "threads": args.threads, "processor": platform.processor()},
+    }
+    save_checkpoint(stored, log, "distill_student")
+    state, _ = load_checkpoint("distill_student")
+    reloaded = cifar_cnn(width=args.width)
+    reloaded.load_state_dict(state)
+    log["stored"]["test_acc_float16_weights"] = round(
+        (predict(reloaded.eval(), x_test).argmax(1) == y_test).float().mean().item(), 4)
+    save_checkpoint(stored, log, "distill_student")
+    print(log["stored"], log["seconds"], "s")
+
+
+if __name__ == "__main__":
+    main()
