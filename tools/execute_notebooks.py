@@ -3,6 +3,7 @@
     python tools/execute_notebooks.py                 # every lesson under book/
     python tools/execute_notebooks.py book/lessons/01_convolution.ipynb
     python tools/execute_notebooks.py --check         # verify the committed notebooks, run nothing
+    python tools/execute_notebooks.py --compact       # re-encode stored figures as palette PNGs, run nothing
 
 Executing sets ``CNN_BOOK_STATIC=1`` for the kernel, so :func:`helpers.book.widgets.interact`
 saves precomputed, kernel-free controls; progress bars (tqdm widgets) are saved as their final line
@@ -100,6 +101,39 @@ def widgets_to_text(nb) -> int:
     return replaced
 
 
+def compact_png(png_base64: str) -> str:
+    """The same figure as a 256-colour palette PNG when that is smaller (plots have few colours), else unchanged.
+
+    Images with transparent pixels are left as they are. Returns base64 text, as notebooks store images.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    raw = base64.b64decode(png_base64)
+    image = Image.open(io.BytesIO(raw))
+    if image.mode in ("RGBA", "LA") and image.getextrema()[-1][0] < 255:
+        return png_base64
+    out = io.BytesIO()
+    image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode() if out.tell() < len(raw) else png_base64
+
+
+def compact_figures(nb) -> int:
+    """Re-encode every PNG output of ``nb`` with :func:`compact_png`; returns the bytes saved (base64)."""
+    saved = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                old = data["image/png"]
+                old = old if isinstance(old, str) else "".join(old)
+                data["image/png"] = compact_png(old)
+                saved += len(old) - len(data["image/png"])
+    return saved
+
+
 def lessons() -> list[Path]:
     """Every notebook of the book, sorted."""
     return sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and "_build" not in p.parts)
@@ -122,6 +156,7 @@ def execute(path: Path, timeout: int = 900) -> float:
         os.environ.pop(STATIC_ENV, None)
     seconds = time.perf_counter() - start
     widgets_to_text(nb)
+    compact_figures(nb)
     nb.metadata["cnn_book"] = {"code_sha256": code_hash(nb), "seconds": round(seconds, 1)}
     nbformat.write(nb, path)
     return seconds
@@ -131,11 +166,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--check", action="store_true", help="verify committed outputs; execute nothing")
+    parser.add_argument("--compact", action="store_true",
+                        help="re-encode the stored figures as palette PNGs (what executing does); execute nothing")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or lessons()
     failed = 0
     for path in paths:
-        if args.check:
+        if args.compact:
+            nb = nbformat.read(path, as_version=4)
+            saved = compact_figures(nb)
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: figures {saved / 1e6:.2f} MB smaller")
+        elif args.check:
             found = problems(nbformat.read(path, as_version=4))
             print(f"{path.relative_to(ROOT)}: " + ("; ".join(found) if found else "ok"))
             failed += bool(found)
