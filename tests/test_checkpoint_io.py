@@ -45,3 +45,31 @@ def test_a_failed_download_says_how_to_fix_it(tmp_path, monkeypatch):
 def test_save_rejects_a_log_that_is_not_a_dict(tmp_path):
     with pytest.raises(ValueError, match="log must be a dict"):
         checkpoints.save_checkpoint(nn.Linear(2, 2), [1, 2], "x", tmp_path)
+
+
+def test_load_log_reads_a_log_saved_without_weights(tmp_path):
+    (tmp_path / "sweep.json").write_text('{"runs": [1, 2]}')
+    assert checkpoints.load_log("sweep", tmp_path) == {"runs": [1, 2]}
+    with pytest.raises(DataUnavailableError, match="no log other.json"):
+        checkpoints.load_log("other", tmp_path)
+    with pytest.raises(ValueError, match="bare file stem"):
+        checkpoints.load_log("sweep.json", tmp_path)
+
+
+def test_load_log_downloads_from_the_repository_outside_a_checkout(tmp_path, monkeypatch):
+    from local_server import serve
+
+    repo = tmp_path / "repo"
+    (repo / "book" / "lessons" / "checkpoints").mkdir(parents=True)
+    (repo / "book" / "lessons" / "checkpoints" / "sweep_only_served.json").write_text('{"seed": 3}')
+    httpd = serve(repo)
+    try:
+        monkeypatch.setattr(checkpoints, "checkpoint_dir", lambda: None)        # as in Colab: no checkout
+        (tmp_path / "data").mkdir()
+        monkeypatch.setenv("CNN_BOOK_DATA", str(tmp_path / "data"))
+        monkeypatch.setenv("CNN_BOOK_RAW_URL", f"http://127.0.0.1:{httpd.server_address[1]}/")
+        assert checkpoints.load_log("sweep_only_served") == {"seed": 3}
+        assert (tmp_path / "data" / "checkpoints" / "sweep_only_served.json").is_file()   # cached for next time
+        assert not (tmp_path / "data" / "checkpoints" / "sweep_only_served.pt").exists()  # a log has no weights
+    finally:
+        httpd.shutdown()

@@ -33,6 +33,21 @@ def test_parse_and_render(tmp_path):
     assert "## Not answered yet" in page and "| Q001-12 | Backprop? |" in page
 
 
+def test_several_evidence_links_are_parsed_checked_and_rendered(tmp_path):
+    nb = make_notebook(tmp_path / "01_x.ipynb",
+                       ["| Q001-11 | Stride? | It skips. | [Output size](#output-size) · [Stride](#stride) |"],
+                       heading="## Output size\n\n### Stride")
+    (row,) = interview.parse_interview_check(nb)
+    assert row.links == (("Output size", "output-size"), ("Stride", "stride"))
+    assert (row.section, row.anchor) == ("Output size", "output-size")
+    page = interview.render_appendix({"Q001-11": "What is a stride?"}, {nb: [row]})
+    assert "01_x.ipynb#output-size) · [Stride](../" in page and "01_x.ipynb#stride) |" in page
+    bad = make_notebook(tmp_path / "02_x.ipynb",
+                        ["| Q001-11 | Stride? | It skips. | [Output size](#output-size) · [Gone](#gone) |"])
+    with pytest.raises(ValueError, match="#gone, which is not a heading"):
+        interview.parse_interview_check(bad)
+
+
 def test_unknown_id_fails(tmp_path):
     nb = make_notebook(tmp_path / "a.ipynb", ["| Q999-99 | ? | ! | [Output size](#output-size) |"])
     with pytest.raises(ValueError, match="Q999-99"):

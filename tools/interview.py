@@ -6,7 +6,8 @@ Every lesson ends with a section ``## Interview check`` holding one Markdown tab
     |---|---|---|---|
     | Q001-11 | What does the stride do to the output size? | ... | [Output size](#output-size) |
 
-The evidence column holds exactly one link to a heading of the same notebook.
+The evidence column holds one or more links to headings of the same notebook, separated by `` · ``
+(``[Output size](#output-size) · [Stride](#stride)``).
 :func:`render_appendix` turns the question list (``book/appendix/questions.tsv``)
 and every lesson's table into the appendix page, which lists all questions,
 grouped by the lesson that answers them, or marks them unanswered.
@@ -35,7 +36,8 @@ APPENDIX = ROOT / "book" / "appendix" / "interview_questions.md"
 LESSONS = ROOT / "book" / "lessons"
 
 _ID = r"Q\d{3}-\d{2}"
-_ROW = re.compile(rf"^\|\s*({_ID})\s*\|(.+)\|(.+)\|\s*\[([^\]]+)\]\(#([a-z0-9-]+)\)\s*\|\s*$")
+_LINK = r"\[([^\]]+)\]\(#([a-z0-9-]+)\)"
+_ROW = re.compile(rf"^\|\s*({_ID})\s*\|(.+)\|(.+)\|\s*({_LINK}(?:\s*·\s*{_LINK})*)\s*\|\s*$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class Citation:
     section: str
     anchor: str
     lesson: Path
+    links: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        if not self.links:                      # one link given as section and anchor
+            object.__setattr__(self, "links", ((self.section, self.anchor),))
 
 
 def load_questions(path: Path = QUESTIONS) -> dict[str, str]:
@@ -112,10 +119,12 @@ def parse_interview_check(notebook: Path) -> list[Citation]:
                     f"{notebook.name}: malformed interview-check row (expected "
                     f"'| Qnnn-nn | question | answer | [section](#anchor) |'): {line[:80]!r}"
                 )
-            qid, question, answer, section, anchor = (g.strip() for g in match.groups())
-            if anchor not in slugs:
-                raise ValueError(f"{notebook.name}: {qid} links to #{anchor}, which is not a heading of the notebook")
-            rows.append(Citation(qid, question, answer, section, anchor, notebook))
+            qid, question, answer = (g.strip() for g in match.groups()[:3])
+            links = tuple((title.strip(), anchor) for title, anchor in re.findall(_LINK, match.group(4)))
+            for _, anchor in links:
+                if anchor not in slugs:
+                    raise ValueError(f"{notebook.name}: {qid} links to #{anchor}, which is not a heading of the notebook")
+            rows.append(Citation(qid, question, answer, links[0][0], links[0][1], notebook, links))
     return rows
 
 
@@ -147,7 +156,8 @@ def render_appendix(questions: dict[str, str], citations: dict[Path, list[Citati
         rel = Path("..", nb.parent.name, nb.name).as_posix()
         lines += [f"## {title}", "", "| id | question | answered in |", "|---|---|---|"]
         for c in sorted(rows, key=lambda c: c.qid):
-            lines.append(f"| {c.qid} | {questions[c.qid]} | [{c.section}]({rel}#{c.anchor}) |")
+            evidence = " · ".join(f"[{section}]({rel}#{anchor})" for section, anchor in c.links)
+            lines.append(f"| {c.qid} | {questions[c.qid]} | {evidence} |")
         lines.append("")
     missing = [q for q in questions if q not in answered]
     if missing:

@@ -17,7 +17,7 @@ from pathlib import Path
 from helpers.data import DataUnavailableError, data_dir, network_timeout
 from helpers.project import raw_url, repo_root
 
-__all__ = ["checkpoint_dir", "load_checkpoint", "save_checkpoint"]
+__all__ = ["checkpoint_dir", "load_checkpoint", "load_log", "save_checkpoint"]
 
 
 
@@ -33,9 +33,9 @@ def _check_name(name) -> str:
     return name
 
 
-def _download(name: str, folder: Path) -> None:
+def _download(name: str, folder: Path, suffixes=(".json", ".pt")) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".pt"):
+    for suffix in suffixes:
         target = folder / f"{name}{suffix}"
         if target.is_file():
             continue
@@ -78,6 +78,25 @@ def load_checkpoint(name: str, folder: Path | str | None = None):
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     log = json.loads((where / f"{name}.json").read_text())
     return state, log
+
+
+def load_log(name: str, folder: Path | str | None = None) -> dict:
+    """The JSON log ``<name>.json`` a script wrote without weights (a sweep's curves, say), as a dict.
+
+    Found like :func:`load_checkpoint`: in ``folder`` if given, else in the checkout's
+    ``book/lessons/checkpoints``, else in ``<data folder>/checkpoints`` (downloaded there when missing).
+    """
+    name = _check_name(name)
+    if folder is not None:
+        where = Path(folder)
+        if not (where / f"{name}.json").is_file():
+            raise DataUnavailableError(f"no log {name}.json in {where}")
+    elif checkpoint_dir() is not None and (checkpoint_dir() / f"{name}.json").is_file():
+        where = checkpoint_dir()
+    else:
+        where = data_dir() / "checkpoints"
+        _download(name, where, suffixes=(".json",))
+    return json.loads((where / f"{name}.json").read_text())
 
 
 def save_checkpoint(model, log: dict, name: str, folder: Path | str | None = None) -> Path:
