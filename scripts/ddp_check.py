@@ -5,6 +5,9 @@ Run as one plain process or under torchrun (CPU, gloo backend)::
     python scripts/ddp_check.py --out /tmp/one
     torchrun --standalone --nproc_per_node 2 scripts/ddp_check.py --out /tmp/two
 
+``--threads`` defaults to all cores shared among the processes on this machine
+(:func:`helpers.machine.default_threads`).
+
 The first ``--global-batch`` MNIST training digits are the global batch; with K processes a
 ``DistributedSampler`` (no shuffling) gives each process ``n / K`` of them. Every process builds
 the book's ``mnist_classifier`` from seed 0, wraps it in ``DistributedDataParallel`` when
@@ -13,7 +16,8 @@ after the all-reduce, the loss) and ``OUT.json`` (world size, per-rank sample in
 ``nn.SyncBatchNorm`` runs on CPU tensors, and the median and quartiles of the times of: a plain
 step of rank 0 alone on the whole batch and on its shard (the other ranks wait), the (DDP) step, and
 when distributed a step without gradient synchronization (``no_sync``) and an all-reduce of a tensor
-the size of the model alone; all interleaved round by round, and the per-round speed-up).
+the size of the model alone; all interleaved round by round, and the per-round speed-up), its wall time
+and the machine.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import TensorDataset
 
 from helpers.data import load_mnist, normalize_mnist
+from helpers.machine import default_threads, machine_info
 from helpers.torch.distributed import distributed_loader, flat_gradients, is_main, setup, teardown
 from helpers.torch.models import mnist_classifier
 
@@ -75,9 +80,11 @@ def main() -> None:
     p.add_argument("--out", required=True, help="output prefix: writes OUT.npz and OUT.json on rank 0")
     p.add_argument("--global-batch", type=int, default=64, help="the first GLOBAL_BATCH MNIST training digits")
     p.add_argument("--repeats", type=int, default=20, help="timed rounds (0: no timing)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="torch threads per process (default: all cores shared among this machine's processes)")
     args = p.parse_args()  # (option names must not be prefixes of torchrun options)
 
+    wall = time.perf_counter()
     info = setup("gloo")
     torch.set_num_threads(args.threads)
     if args.global_batch % info.world_size:
@@ -137,6 +144,8 @@ def main() -> None:
         times = timed(fns, args.repeats)
         result["seconds"] = {name: _quartiles(t) for name, t in times.items()}
         result["speedup"] = _quartiles(np.array(times["single_process_step"]) / np.array(times["step"]))
+    result["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    result["machine"] = machine_info()
     if is_main():
         np.savez(args.out + ".npz", grads=grads, loss=np.float64(local_loss.item()))
         with open(args.out + ".json", "w") as f:

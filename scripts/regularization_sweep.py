@@ -1,7 +1,12 @@
 """Train the regularization comparison: one CIFAR-10 CNN, four ways of fighting overfitting, several seeds.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/regularization_sweep.py [--epochs 40] [--seeds 0,1,2] [--per-class 200] [--threads 2]
+    python scripts/regularization_sweep.py [--epochs 40] [--seeds 0,1,2] [--per-class 200] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/regularization_sweep.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the
+independent runs (method x seed) are dealt out over the processes (:func:`helpers.torch.distributed.shard`),
+each run exactly as in one process, and rank 0 gathers them and writes the same files as a plain run.
 
 The network is :func:`helpers.torch.models.cifar_cnn` (width 32, the first CIFAR-10 lesson's network).
 Every run trains on the same ``--per-class`` training images per class and validates on another 100
@@ -21,14 +26,13 @@ each epoch early stopping would keep, so nothing is chosen on the test set. Writ
 ``book/lessons/checkpoints/regularization_sweep.json`` (every curve of every run) and, for seed
 ``--seeds[0]``, the final weights of the ``none`` and ``augmentation`` runs as
 ``regularization_<method>.pt`` (float16) with a small log whose test accuracy a test re-checks.
+The summary also records the wall time, the machine and the number of processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -37,9 +41,11 @@ import torch
 import torch.nn.functional as F
 
 from helpers.data import few_shot_indices, load_cifar10
+from helpers.machine import default_threads, machine_info
 from helpers.numpy.regularization import early_stopping_epoch
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.distributed import gather, is_main, setup, shard, teardown
 from helpers.torch.loaders import random_shift
 from helpers.torch.metrics import accuracy
 from helpers.torch.models import Normalize, cifar_cnn
@@ -121,11 +127,14 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's decoupled decay")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS))
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
     train, test = load_cifar10("train"), load_cifar10("test")
     both = few_shot_indices(train.y, args.per_class + 100, seed=0)
     val_mask = np.zeros(len(both), bool)
@@ -139,24 +148,33 @@ def main(argv=None):
     xt, yt = pixels(test.x), torch.from_numpy(test.y).long()
     mean, std = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()
     data = (x, y, xv, yv, xt, yt)
-    runs = []
-    wall = time.perf_counter()
-    for method in args.methods:
-        for seed in args.seeds:
-            model, run = train_one(method, seed, args, data, mean, std)
-            runs.append(run)
-            print(f"{method:12s} seed {seed}: test accuracy {run['test_acc']} (epoch: accuracy), "
-                  f"lowest val loss at epoch {int(np.argmin(run['val_loss'])) + 1}, {run['seconds']:.0f} s", flush=True)
-            if method in STORED and seed == args.seeds[0]:
-                stored = build(method, mean, std, args.width)
-                stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
-                                        for k, v in model.state_dict().items()})
-                log = {"model": {"builder": "helpers.torch.models.cifar_cnn", "width": args.width,
-                                 "dropout": 0.0, "input": "pixels in [0, 1], Normalize(mean, std) first"},
-                       "method": method, "seed": seed, "epochs": args.epochs, "mean": mean, "std": std,
-                       "test_acc": round(accuracy(stored.eval(), xt, yt), 4), "test_images": len(yt),
-                       "data": train.source}
-                save_checkpoint(model, log, f"regularization_{method}", args.out)
+    jobs = [(i, method, seed) for i, (method, seed) in enumerate((m, s) for m in args.methods for s in args.seeds)]
+    mine = []
+    for i, method, seed in shard(jobs):                   # all of them in one process
+        model, run = train_one(method, seed, args, data, mean, std)
+        print(f"{method:12s} seed {seed}: test accuracy {run['test_acc']} (epoch: accuracy), "
+              f"lowest val loss at epoch {int(np.argmin(run['val_loss'])) + 1}, {run['seconds']:.0f} s", flush=True)
+        keep = method in STORED and seed == args.seeds[0]
+        mine.append((i, run, model.state_dict() if keep else None))
+    done = sorted((job for part in gather(mine) for job in part), key=lambda job: job[0])
+    if not is_main():
+        teardown()
+        return
+    runs = [run for _, run, _ in done]
+    for _, run, state in done:
+        method, seed = run["method"], run["seed"]
+        if state is not None:
+            model = build(method, mean, std, args.width)
+            model.load_state_dict(state)
+            stored = build(method, mean, std, args.width)
+            stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                                    for k, v in model.state_dict().items()})
+            log = {"model": {"builder": "helpers.torch.models.cifar_cnn", "width": args.width,
+                             "dropout": 0.0, "input": "pixels in [0, 1], Normalize(mean, std) first"},
+                   "method": method, "seed": seed, "epochs": args.epochs, "mean": mean, "std": std,
+                   "test_acc": round(accuracy(stored.eval(), xt, yt), 4), "test_images": len(yt),
+                   "data": train.source}
+            save_checkpoint(model, log, f"regularization_{method}", args.out)
     summary = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
         "data": {"source": train.source, "train_images": len(y), "val_images": len(yv), "test_images": len(yt),
@@ -165,12 +183,13 @@ def main(argv=None):
         "patiences": list(PATIENCES),
         "runs": runs,
         "wall_seconds": round(time.perf_counter() - wall, 1),
-        "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": machine_info(),
+        "world_size": dist_info.world_size,
     }
     out = (args.out or Path(".")) / "regularization_sweep.json"
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {out} ({summary['wall_seconds']:.0f} s)")
+    teardown()
 
 
 if __name__ == "__main__":

@@ -18,14 +18,22 @@ from helpers import data
 from helpers.torch.distributed import (
     DistInfo,
     all_reduce_mean,
+    ddp,
     distributed_loader,
     flat_gradients,
+    gather,
     is_distributed,
     is_main,
     print0,
+    rank,
     setup,
+    shard,
+    shard_loader,
     teardown,
+    unwrap,
+    world_size,
 )
+from helpers.torch.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -127,10 +135,18 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_helpers_inside_two_gloo_processes(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    done = _torchrun([str(script), str(tmp_path / "out.json")])
+@pytest.fixture(scope="module")
+def gloo_run(tmp_path_factory):
+    """One torchrun start (2 gloo processes) runs both workers (starting Python + torch twice is the slow part)."""
+    tmp = tmp_path_factory.mktemp("gloo")
+    script = tmp / "worker.py"
+    script.write_text(WORKER.replace("teardown()\n", "") + SCRIPT_WORKER)
+    done = _torchrun([str(script), str(tmp / "out.json"), str(tmp / "script_helpers.json")])
+    return done, tmp
+
+
+def test_helpers_inside_two_gloo_processes(gloo_run):
+    done, tmp_path = gloo_run
     assert done.stdout.count("only rank 0 prints this line") == 1
     ranks = json.loads((tmp_path / "out.json").read_text())
     assert [r["info"] for r in ranks] == [[0, 2, 0, True], [1, 2, 1, True]]
@@ -167,3 +183,119 @@ def test_ddp_gradients_equal_single_process_gradients(tmp_path):
                     torch.from_numpy(mnist.y[:32]).long()).backward()
     np.testing.assert_allclose(two["grads"], flat_gradients(model).numpy(), rtol=0, atol=1e-6)
     assert info2["syncbn"] == "ok" or "GPU" in info2["syncbn"]
+
+
+def test_script_helpers_without_a_group_change_nothing():
+    assert not is_distributed() and (rank(), world_size()) == (0, 1)
+    model = nn.Linear(3, 2)
+    assert ddp(model) is model and unwrap(model) is model
+    loader = torch.utils.data.DataLoader(TensorDataset(torch.arange(10)), batch_size=3, shuffle=True)
+    assert shard_loader(loader, seed=5) is loader
+    assert shard(range(5)) == [0, 1, 2, 3, 4] and shard([]) == []
+    assert gather({"a": 1}) == [{"a": 1}]
+    wrapped = nn.parallel.DistributedDataParallel.__new__(nn.parallel.DistributedDataParallel)
+    nn.Module.__init__(wrapped)
+    wrapped.module = model                         # a wrapper without a process group, just for unwrap
+    assert unwrap(wrapped) is model
+    with pytest.raises(ValueError, match="nn.Module"):
+        ddp("model")
+    with pytest.raises(ValueError, match="nn.Module"):
+        unwrap(None)
+    with pytest.raises(ValueError, match="DataLoader"):
+        shard_loader([1, 2, 3])
+
+
+class _RecordingSampler(torch.utils.data.DistributedSampler):
+    def __init__(self, dataset):
+        super().__init__(dataset, num_replicas=2, rank=0, shuffle=True, seed=0)   # no process group needed
+        self.epochs, self.orders = [], []
+
+    def set_epoch(self, epoch):
+        super().set_epoch(epoch)
+        self.epochs.append(epoch)
+
+    def __iter__(self):
+        order = list(super().__iter__())
+        self.orders.append(order)
+        return iter(order)
+
+
+def test_fit_sets_the_epoch_of_a_distributed_sampler():
+    torch.manual_seed(0)
+    ds = TensorDataset(torch.randn(16, 3), torch.randint(0, 2, (16,)))
+    sampler = _RecordingSampler(ds)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=sampler)
+    model = nn.Linear(3, 2)
+    fit(model, loader, None, 3, torch.optim.SGD(model.parameters(), lr=0.1), device="cpu", progress=False)
+    assert sampler.epochs == [0, 1, 2]
+    assert len(sampler.orders) == 3 and all(len(o) == 8 for o in sampler.orders)
+    assert sampler.orders[0] != sampler.orders[1] or sampler.orders[1] != sampler.orders[2]  # reshuffled
+    # a plain shuffled loader (no set_epoch) still trains as before
+    plain = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)
+    fit(model, plain, None, 1, torch.optim.SGD(model.parameters(), lr=0.1), device="cpu", progress=False)
+
+
+SCRIPT_WORKER = textwrap.dedent("""
+    import json, sys
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from helpers.torch.distributed import (ddp, gather, is_main, rank, setup, shard, shard_loader, teardown, unwrap,
+                                           world_size)
+    from helpers.torch.training import fit
+    info = setup("gloo")
+    torch.set_num_threads(1)
+    out = {"rank": rank(), "world": world_size(), "shard": shard(range(5)), "gather": gather(("r", rank()))}
+    ds = TensorDataset(torch.arange(12))
+    sharded = shard_loader(DataLoader(ds, batch_size=4, shuffle=True), seed=3)
+    out["batches"] = [b[0].tolist() for b in sharded]
+    sharded.sampler.set_epoch(1)
+    out["batches_epoch1"] = [b[0].tolist() for b in sharded]
+    out["sequential"] = [b[0].tolist() for b in shard_loader(DataLoader(ds, batch_size=6))]
+    try:
+        shard_loader(DataLoader(ds, batch_size=5))
+    except ValueError as e:
+        out["error"] = str(e)
+    # data-parallel training == one process on the whole batch (no batch norm, no shuffling)
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
+    def train(model, loader):
+        fit(model, loader, None, 2, torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9), device="cpu",
+            progress=False)
+        return torch.cat([p.detach().flatten() for p in unwrap(model).parameters()])
+    torch.manual_seed(1)
+    net = ddp(nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)))
+    net.module.tag = "inner attribute"
+    out["wrapped"] = [isinstance(net, torch.nn.parallel.DistributedDataParallel), net.tag, ddp(net) is net]
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    distributed = train(net, shard_loader(loader))
+    torch.manual_seed(1)
+    single = train(nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)), loader)
+    torch.manual_seed(1)
+    init = torch.cat([p.detach().flatten() for p in nn.Sequential(nn.Linear(5, 8), nn.Tanh(),
+                                                                   nn.Linear(8, 3)).parameters()])
+    out["max_diff"] = (distributed - single).abs().max().item()
+    out["moved"] = (single - init).abs().max().item()
+    everything = gather(out)
+    if is_main():
+        open(sys.argv[2], "w").write(json.dumps(everything))
+    teardown()
+""")
+
+
+def test_script_helpers_inside_two_gloo_processes(gloo_run):
+    _, tmp_path = gloo_run
+    r0, r1 = json.loads((tmp_path / "script_helpers.json").read_text())
+    assert (r0["rank"], r0["world"], r1["rank"], r1["world"]) == (0, 2, 1, 2)
+    assert r0["shard"] == [0, 2, 4] and r1["shard"] == [1, 3]
+    assert r0["gather"] == r1["gather"] == [["r", 0], ["r", 1]]
+    for key in ("batches", "batches_epoch1"):
+        assert [len(b) for b in r0[key]] == [len(b) for b in r1[key]] == [2, 2, 2]   # global batch 4 = 2 x 2
+        seen = sum(r0[key], []) + sum(r1[key], [])
+        assert sorted(seen) == list(range(12))                                       # an epoch: each sample once
+    assert r0["batches"] != r0["batches_epoch1"]                                     # reshuffled per epoch
+    assert r0["sequential"] == [[0, 2, 4], [6, 8, 10]] and r1["sequential"] == [[1, 3, 5], [7, 9, 11]]
+    assert "global batch size 5 must be divisible by the number of processes 2" in r0["error"]
+    assert r0["wrapped"] == [True, "inner attribute", True]
+    assert r0["moved"] > 1e-2                             # it did train
+    assert r0["max_diff"] < 1e-6 and r1["max_diff"] < 1e-6

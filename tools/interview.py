@@ -123,7 +123,8 @@ def parse_interview_check(notebook: Path) -> list[Citation]:
             links = tuple((title.strip(), anchor) for title, anchor in re.findall(_LINK, match.group(4)))
             for _, anchor in links:
                 if anchor not in slugs:
-                    raise ValueError(f"{notebook.name}: {qid} links to #{anchor}, which is not a heading of the notebook")
+                    raise ValueError(f"{notebook.name}: {qid} links to #{anchor}, "
+                                     "which is not a heading of the notebook")
             rows.append(Citation(qid, question, answer, links[0][0], links[0][1], notebook, links))
     return rows
 

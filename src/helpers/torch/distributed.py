@@ -8,6 +8,13 @@ process (rank 0 of 1, nothing initialized). Started by ``torchrun`` (``torchrun
 (``gloo`` on CPU, ``nccl`` on GPUs). :func:`distributed_loader` gives each process its own
 share of the data with a ``DistributedSampler``, :func:`print0` prints on rank 0 only, and
 :func:`teardown` leaves the group.
+
+For the book's training scripts: :func:`ddp` wraps a model in ``DistributedDataParallel``
+inside a group (and :func:`unwrap` gets the plain model back for evaluation and saving),
+:func:`shard_loader` re-serves an existing loader's dataset so that every process sees its
+share of each global batch, and :func:`shard` / :func:`gather` split a list of independent
+runs (seeds, settings) over the processes and collect their results. Outside a group each of
+them is the identity (or a one-element list), so a plain run is unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from helpers.checks import positive_int
 
@@ -31,6 +39,13 @@ __all__ = [
     "all_reduce_mean",
     "flat_gradients",
     "teardown",
+    "rank",
+    "world_size",
+    "ddp",
+    "unwrap",
+    "shard_loader",
+    "shard",
+    "gather",
 ]
 
 _BACKENDS = ("gloo", "nccl", "mpi")
@@ -142,3 +157,102 @@ def teardown() -> None:
     """Leave the process group (a no-op outside one); call it once at the end of a distributed script."""
     if is_distributed():
         dist.destroy_process_group()
+
+
+def rank() -> int:
+    """This process's rank in the group (0 outside one)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    """The number of processes in the group (1 outside one)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+class _DDP(DistributedDataParallel):
+    """``DistributedDataParallel`` that looks up attributes it lacks (``anchors``, ``stride``...) on the model."""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("module")
+            if name == "module" or inner is None:
+                raise
+            return getattr(inner, name)
+
+
+def ddp(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
+    """``model`` wrapped in ``DistributedDataParallel`` inside a process group, else ``model`` itself.
+
+    The wrapper copies rank 0's parameters and buffers to every rank when it is built and averages the
+    gradients over the ranks in every ``backward()``; attributes it does not have itself are read from
+    ``model`` (so code that reads e.g. ``model.anchors`` works with the wrapper). ``kwargs`` go to
+    ``DistributedDataParallel`` (on CPU leave ``device_ids`` unset). Use :func:`unwrap` to evaluate
+    on one rank alone or to save the trained model.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"ddp needs a torch.nn.Module; got {type(model).__name__}")
+    if isinstance(model, DistributedDataParallel) or not is_distributed():
+        return model
+    return _DDP(model, **kwargs)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside a ``DistributedDataParallel`` wrapper (``model`` itself when it is not wrapped)."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"unwrap needs a torch.nn.Module; got {type(model).__name__}")
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def shard_loader(loader: DataLoader, seed: int = 0) -> DataLoader:
+    """``loader``'s dataset re-served so that each process gets its share of every global batch.
+
+    Inside a process group: a new ``DataLoader`` over the same dataset (same transforms, workers and
+    collate function) with a ``DistributedSampler`` (shuffled with ``seed`` if ``loader`` shuffles,
+    the same permutation on every rank, a different one per epoch after ``sampler.set_epoch(epoch)``,
+    which :func:`helpers.torch.training.fit` calls), and a per-process batch of
+    ``loader.batch_size / world_size``, so the global batch, the steps per epoch and therefore the
+    learning rate and its schedule mean the same as in one process. Outside a group ``loader``
+    is returned unchanged.
+    """
+    if not isinstance(loader, DataLoader):
+        raise ValueError(f"shard_loader needs a torch DataLoader; got {type(loader).__name__}")
+    if not is_distributed():
+        return loader
+    if loader.batch_size is None:
+        raise ValueError("shard_loader needs a loader built with batch_size= (not a custom batch_sampler)")
+    if not isinstance(loader.sampler, (RandomSampler, SequentialSampler)):
+        raise ValueError(f"shard_loader re-serves plain shuffled or sequential loaders; this one has a "
+                         f"{type(loader.sampler).__name__}")
+    world = dist.get_world_size()
+    if loader.batch_size % world:
+        raise ValueError(f"the global batch size {loader.batch_size} must be divisible by the number of processes "
+                         f"{world}")
+    shuffle = isinstance(loader.sampler, RandomSampler)
+    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=loader.drop_last)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size // world, sampler=sampler,
+                      drop_last=loader.drop_last, num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
+                      persistent_workers=loader.persistent_workers if loader.num_workers > 0 else False)
+
+
+def shard(items) -> list:
+    """This rank's share of a list of independent jobs: ``items[rank::world_size]`` (all of them outside a group).
+
+    Every rank must pass the same list; with :func:`gather` the results come back in a known order.
+    """
+    items = list(items)
+    return items[rank()::world_size()]
+
+
+def gather(obj) -> list:
+    """Every rank's ``obj`` (any picklable object) as a list in rank order, on every rank; ``[obj]`` outside a group.
+
+    A collective call: every rank must call it (the same number of times).
+    """
+    if not is_distributed():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out

@@ -139,6 +139,10 @@ def fit(model, train_loader, val_loader, epochs, optimizer, loss_fn=None, schedu
     device : where to train; defaults to :func:`device` (the model is moved there)
     progress : one tqdm progress bar per epoch with the running loss and accuracy,
         then the validation results; ``False`` prints nothing.
+
+    When ``train_loader``'s sampler has ``set_epoch`` (a ``DistributedSampler``, e.g. from
+    :func:`helpers.torch.distributed.shard_loader`), it is called with ``epoch - 1`` before each
+    epoch, so the shuffle differs from epoch to epoch (and is the same on every rank).
     """
     epochs = positive_int(epochs, "epochs")
     if scheduler_step not in ("epoch", "batch"):
@@ -152,7 +156,10 @@ def fit(model, train_loader, val_loader, epochs, optimizer, loss_fn=None, schedu
     model.to(dev)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     history = History()
+    sampler = getattr(train_loader, "sampler", None)
     for epoch in range(1, epochs + 1):
+        if hasattr(sampler, "set_epoch"):       # a DistributedSampler: a different shuffle every epoch
+            sampler.set_epoch(epoch - 1)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}", disable=not progress,

@@ -1,0 +1,74 @@
+"""The machine a script runs on: how many threads each process should use, and a description for its log.
+
+Standard library only (no NumPy, no PyTorch at import time), so that any script or module can import it.
+:func:`default_threads` shares the machine's cores among the processes that ``torchrun`` started on it
+(``LOCAL_WORLD_SIZE``); :func:`machine_info` is the ``"machine"`` entry of a training log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+
+__all__ = ["cpu_count", "local_processes", "default_threads", "machine_info"]
+
+
+def cpu_count() -> int:
+    """The number of logical CPUs of the machine (``os.cpu_count()``; 1 when Python cannot tell)."""
+    return os.cpu_count() or 1
+
+
+def local_processes() -> int:
+    """How many processes of this job run on this machine: ``LOCAL_WORLD_SIZE`` (set by torchrun), else 1."""
+    value = os.environ.get("LOCAL_WORLD_SIZE")
+    if value is None or value == "":
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"environment variable LOCAL_WORLD_SIZE must be a positive integer (torchrun sets it); "
+                         f"got {value!r}")
+    return int(value)
+
+
+def default_threads() -> int:
+    """Threads per process that use every core once: all CPUs divided by the processes on this machine, at least 1.
+
+    A plain ``python script.py`` gets all cores; ``torchrun --nproc_per_node 2`` on a 2-core machine
+    gives each of its two processes 1 thread, so they do not oversubscribe the cores.
+    """
+    return max(1, cpu_count() // local_processes())
+
+
+def _version(module: str) -> str | None:
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return None
+
+
+def machine_info(threads: int | None = None) -> dict:
+    """A JSON-ready description of this machine and process for a training log.
+
+    Keys: ``cpus`` (logical CPUs), ``processor`` (``platform.processor()``, or ``platform.machine()``
+    when that is empty, as on most Linux systems), ``machine`` (the architecture), ``platform``,
+    ``python``, ``torch`` and ``numpy`` (versions, ``None`` when not installed), ``local_processes``
+    (processes of the job on this machine) and ``threads``: ``threads`` if given, else PyTorch's
+    current intra-op thread count (``None`` without PyTorch).
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None; got {threads!r}")
+    torch_version = _version("torch")
+    if threads is None and torch_version is not None:
+        threads = sys.modules["torch"].get_num_threads()
+    return {
+        "cpus": cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch_version,
+        "numpy": _version("numpy"),
+        "local_processes": local_processes(),
+        "threads": threads,
+    }
