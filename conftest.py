@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
+_test_file_seconds: dict[str, float] = defaultdict(float)
 _group_seconds: dict[str, float] = defaultdict(float)
 ROOT = Path(__file__).resolve().parent
 
@@ -28,6 +29,8 @@ def pytest_runtest_logreport(report):
     path = Path(str(report.fspath))
     if path.suffix == ".ipynb":
         _notebook_seconds[path.name] += report.duration
+    else:
+        _test_file_seconds[path.name] += report.duration
     _group_seconds[_group(path)] += report.duration
 
 
@@ -35,6 +38,10 @@ def pytest_terminal_summary(terminalreporter):
     if _notebook_seconds:
         terminalreporter.section("notebook execution times")
         for name, seconds in sorted(_notebook_seconds.items()):
+            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
+    if _test_file_seconds:
+        terminalreporter.section("slowest test files")
+        for name, seconds in sorted(_test_file_seconds.items(), key=lambda kv: -kv[1])[:15]:
             terminalreporter.write_line(f"{name}: {seconds:.1f} s")
     if _group_seconds:
         terminalreporter.section("test time by group")
