@@ -13,7 +13,9 @@ lesson attacks the network it trains)::
 
 :func:`train_mnist_cnn` is that recipe in one call. :func:`train` returns a
 :class:`helpers.history.History`, the same record PyTorch's
-:func:`helpers.torch.training.fit` returns.
+:func:`helpers.torch.training.fit` returns. :func:`train_augmented` is the same loop
+with data augmentation (e.g. :func:`helpers.numpy.augment.random_shift`) applied to every
+mini-batch.
 
 Mini-batches: every epoch draws a fresh permutation of the training set from
 ``numpy.random.default_rng(seed)`` (:func:`epoch_orders`) and cuts it into
@@ -36,7 +38,8 @@ from helpers.numpy.models import mnist_cnn
 from helpers.numpy.optim import Adam
 from helpers.numpy.schedules import cosine_lr  # re-exported: the schedule the NumPy recipe uses
 
-__all__ = ["steps_per_epoch", "epoch_orders", "cosine_lr", "evaluate", "History", "train", "train_mnist_cnn"]
+__all__ = ["steps_per_epoch", "epoch_orders", "cosine_lr", "evaluate", "History", "train", "train_mnist_cnn",
+           "train_augmented"]
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -152,3 +155,74 @@ def train_mnist_cnn(x_train, y_train, x_val=None, y_val=None, epochs: int = 3, b
     history = train(net, optimizer, x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
                     x_val=x_val, y_val=y_val, lr_schedule=schedule, progress=progress)
     return net, history
+
+
+def train_augmented(network, optimizer, x, y, epochs: int = 1, batch_size: int = 64, seed: int = 0,
+                    augment: Callable | None = None, x_val=None, y_val=None,
+                    lr_schedule: Callable[[int], float] | None = None, progress: bool = True,
+                    eval_batch_size: int = 1000) -> History:
+    """:func:`train` with data augmentation: every mini-batch goes through ``augment(xb, rng)`` first.
+
+    The loop, the batch orders (:func:`epoch_orders` of ``seed``), the learning-rate
+    schedule and the returned :class:`helpers.history.History` are those of :func:`train`.
+    ``augment`` is ``None`` (no augmentation) or a function ``(batch, rng) -> batch`` of the
+    same shape, e.g. ``lambda xb, rng: random_shift(xb, 2, rng)`` with
+    :func:`helpers.numpy.augment.random_shift`; ``rng`` is one ``numpy.random.Generator``
+    seeded from ``seed`` (independent of the shuffling), so a run is reproducible.
+    Validation data (if any) are evaluated after every epoch in batches of ``eval_batch_size``
+    and are never augmented. ``seconds`` of an epoch include its validation pass.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y) or y.ndim != 1:
+        raise ValueError(f"x has {len(x)} samples but y has shape {y.shape}; need one label per sample")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("give both x_val and y_val, or neither")
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment must be None or a function (batch, rng) -> batch; got {augment!r}")
+    eval_batch_size = positive_int(eval_batch_size, "eval_batch_size")
+    per_epoch = steps_per_epoch(len(x), batch_size)
+    orders = epoch_orders(len(x), epochs, seed)
+    aug_rng = np.random.default_rng([seed, 1])
+    history = History()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs * per_epoch, desc="training", unit="step")
+    step = 0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        losses, correct, epoch_lr = [], 0, None
+        for b in range(per_epoch):
+            idx = orders[epoch, b * batch_size : (b + 1) * batch_size]
+            if lr_schedule is not None:
+                optimizer.lr = lr_schedule(step)
+            xb = x[idx]
+            if augment is not None:
+                xb = augment(xb, aug_rng)
+                if np.shape(xb) != (len(idx), *x.shape[1:]):
+                    raise ValueError(f"augment must keep the batch shape {(len(idx), *x.shape[1:])}; "
+                                     f"got {np.shape(xb)}")
+            logits = network.forward(xb, train=True)
+            loss, dlogits = softmax_cross_entropy(logits, y[idx])
+            network.backward(dlogits)
+            optimizer.step(network.gradients())
+            losses.append(loss)
+            correct += int(np.sum(logits.argmax(axis=1) == y[idx]))
+            history.add_step(loss, optimizer.lr)
+            epoch_lr = optimizer.lr if epoch_lr is None else epoch_lr
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                if b % 50 == 0:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
+        val_loss, val_acc = math.nan, math.nan
+        if x_val is not None:
+            val_loss, val_acc = evaluate(network, x_val, y_val, eval_batch_size)
+            if bar is not None:
+                bar.set_postfix(epoch=epoch + 1, val_acc=f"{val_acc:.4f}")
+        history.add_epoch(np.mean(losses), correct / len(x), val_loss, val_acc, time.perf_counter() - start,
+                          epoch_lr)
+    if bar is not None:
+        bar.close()
+    return history
