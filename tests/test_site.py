@@ -81,34 +81,6 @@ def test_site_has_the_pages():
     assert "book/appendix/interview_questions.html" in pages()
 
 
-@pytest.mark.parametrize("path", pages())
-def test_page_loads_without_errors(server, browser, path):
-    page, problems = open_page(browser, f"{server}/{path}")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / (path.replace("/", "_").replace(".html", ".png"))))
-    assert problems == []
-    assert page.load_seconds < 3, f"{path} took {page.load_seconds:.1f} s to load from a local server"
-    page.close()
-
-
-@pytest.mark.parametrize("path", [p for p in pages() if "/lessons/" in p])
-def test_lesson_shows_figures_math_and_widgets(server, browser, path):
-    page, problems = open_page(browser, f"{server}/{path}")
-    controls = ".cnn-static-interact select, .cnn-static-interact input[type=range]"   # a lesson's knobs
-    page.wait_for_selector(controls, state="visible", timeout=15000)
-    figures = page.locator(".cell_output img")
-    loaded = page.evaluate("Array.from(document.querySelectorAll('.cell_output img'))"
-                           ".filter(i => i.complete && i.naturalWidth > 50).length")
-    assert figures.count() >= 3 and loaded == figures.count(), f"{loaded}/{figures.count()} figures loaded"
-    assert page.locator("mjx-container").count() > 0, "math was not rendered by MathJax"
-    widget = page.locator(controls).first
-    widget.scroll_into_view_if_needed()
-    name = path.replace("/", "_").replace(".html", "")
-    page.screenshot(path=str(SHOTS / f"{name}_widget.png"))
-    assert problems == []
-    page.close()
-
-
 # Set every control of every precomputed interact to another value (the next one in its grid, as a
 # reader would) and compare what is shown with the panel stored for that combination of values.
 SWITCH_EVERY_CONTROL = """() => {
@@ -140,9 +112,42 @@ SWITCH_EVERY_CONTROL = """() => {
 }"""
 
 
-@pytest.mark.parametrize("path", [p for p in pages() if "/lessons/" in p])
-def test_every_control_shows_its_precomputed_result(server, browser, path):
+def loads_cleanly(page, problems, path):
+    """The checks every page gets: no problem on the way, loaded within 3 s, a screenshot."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / (path.replace("/", "_").replace(".html", ".png"))))
+    assert problems == []
+    assert page.load_seconds < 3, f"{path} took {page.load_seconds:.1f} s to load from a local server"
+
+
+@pytest.mark.parametrize("path", [p for p in pages() if "/lessons/" not in p])
+def test_page_loads_without_errors(server, browser, path):
     page, problems = open_page(browser, f"{server}/{path}")
+    loads_cleanly(page, problems, path)
+    page.close()
+
+
+# A lesson page is loaded once and checked for everything a lesson must show (loading each page once
+# per check tripled the time of this file).
+@pytest.mark.parametrize("path", [p for p in pages() if "/lessons/" in p])
+def test_lesson_page(server, browser, path):
+    page, problems = open_page(browser, f"{server}/{path}")
+    loads_cleanly(page, problems, path)
+    name = path.replace("/", "_").replace(".html", "")
+
+    # Its figures, rendered math and controls are shown.
+    controls = ".cnn-static-interact select, .cnn-static-interact input[type=range]"   # a lesson's knobs
+    page.wait_for_selector(controls, state="visible", timeout=15000)
+    figures = page.locator(".cell_output img")
+    loaded = page.evaluate("Array.from(document.querySelectorAll('.cell_output img'))"
+                           ".filter(i => i.complete && i.naturalWidth > 50).length")
+    assert figures.count() >= 3 and loaded == figures.count(), f"{loaded}/{figures.count()} figures loaded"
+    assert page.locator("mjx-container").count() > 0, "math was not rendered by MathJax"
+    widget = page.locator(controls).first
+    widget.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"{name}_widget.png"))
+
+    # Every control, set to another value, shows the result precomputed for that value.
     result = page.evaluate(SWITCH_EVERY_CONTROL)
     assert result["containers"] >= 1 and result["checked"] >= 1, result
     assert result["failures"] == []
@@ -156,7 +161,7 @@ def test_every_control_shows_its_precomputed_result(server, browser, path):
         control.focus()
         page.keyboard.press("ArrowLeft" if control.evaluate("e => e.value === e.max") else "ArrowRight")
     assert first.get_attribute("data-shown") != before, "a real input event did not switch the result"
-    page.screenshot(path=str(SHOTS / (path.replace("/", "_").replace(".html", "_switched.png"))))
+    page.screenshot(path=str(SHOTS / f"{name}_switched.png"))
     assert problems == []
     page.close()
 
