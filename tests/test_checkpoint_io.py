@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import committed_files
 from helpers.data import DataUnavailableError
 from helpers.torch import checkpoints
 
@@ -64,7 +65,7 @@ def test_load_log_downloads_from_the_repository_outside_a_checkout(tmp_path, mon
     (repo / "book" / "lessons" / "checkpoints" / "sweep_only_served.json").write_text('{"seed": 3}')
     httpd = serve(repo)
     try:
-        monkeypatch.setattr(checkpoints, "checkpoint_dir", lambda: None)        # as in Colab: no checkout
+        monkeypatch.setattr(committed_files, "checkpoint_dir", lambda: None)    # as in Colab: no checkout
         (tmp_path / "data").mkdir()
         monkeypatch.setenv("CNN_BOOK_DATA", str(tmp_path / "data"))
         monkeypatch.setenv("CNN_BOOK_RAW_URL", f"http://127.0.0.1:{httpd.server_address[1]}/")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from helpers import committed_files
 from helpers.data import DataUnavailableError
 from helpers.numpy import checkpoints
 from helpers.numpy.wide_cnn import mnist_cnn_wide
@@ -59,7 +60,7 @@ def test_a_download_lands_in_the_data_folder(tmp_path, monkeypatch):
     checkpoints.save_numpy_checkpoint(net, {"ok": True}, "remote", source)
     monkeypatch.setenv("CNN_BOOK_DATA", str(tmp_path))
     monkeypatch.setenv("CNN_BOOK_RAW_URL", (tmp_path / "repo").as_uri() + "/")   # file:// stands in for GitHub
-    monkeypatch.setattr(checkpoints, "numpy_checkpoint_dir", lambda: None)      # as outside a checkout (Colab)
+    monkeypatch.setattr(committed_files, "checkpoint_dir", lambda: None)        # as outside a checkout (Colab)
     weights, log = checkpoints.load_numpy_checkpoint("remote")
     assert log == {"ok": True} and (tmp_path / "checkpoints" / "remote.npz").is_file()
     np.testing.assert_array_equal(weights["0.w"], net.state_dict()["0.w"])

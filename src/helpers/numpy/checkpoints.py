@@ -13,14 +13,11 @@ network of the same architecture. Nothing here imports PyTorch.
 from __future__ import annotations
 
 import json
-import shutil
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from helpers.data import DataUnavailableError, data_dir, network_timeout
-from helpers.project import raw_url, repo_root
+from helpers.committed_files import check_name, checkpoint_dir, locate
 
 __all__ = ["numpy_checkpoint_dir", "save_numpy_checkpoint", "load_numpy_checkpoint"]
 
@@ -29,36 +26,11 @@ _SUFFIXES = (".json", ".npz")
 
 def numpy_checkpoint_dir() -> Path | None:
     """Where the committed checkpoints live in a checkout: ``book/lessons/checkpoints`` (``None`` outside one)."""
-    root = repo_root()
-    return None if root is None else root / "book" / "lessons" / "checkpoints"
+    return checkpoint_dir()
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.endswith(_SUFFIXES):
-        raise ValueError(f"a checkpoint name is a bare file stem such as 'mnist_numpy_99'; got {name!r}")
-    return name
-
-
-def _download(name: str, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix in _SUFFIXES:
-        target = folder / f"{name}{suffix}"
-        if target.is_file():
-            continue
-        partial = target.with_suffix(suffix + ".part")
-        try:
-            url = raw_url(f"book/lessons/checkpoints/{target.name}")
-            with network_timeout(), urllib.request.urlopen(url) as response, open(partial, "wb") as fh:
-                shutil.copyfileobj(response, fh)
-        except Exception as exc:  # offline, HTTP 404, timeout...
-            partial.unlink(missing_ok=True)
-            raise DataUnavailableError(
-                f"NumPy checkpoint {name!r} is neither in a checkout of the book nor in {folder}, and downloading "
-                f"it from {raw_url('book/lessons/checkpoints/')} failed ({type(exc).__name__}: {exc}). To fix: run "
-                f"the lesson from a checkout of the book, copy {name}.npz and {name}.json into {folder}, or "
-                "retrain it with the script named in the lesson."
-            ) from exc
-        partial.rename(target)
+    return check_name(name, _SUFFIXES, "mnist_numpy_99")
 
 
 def save_numpy_checkpoint(network, log: dict, name: str, folder: Path | str | None = None) -> Path:
@@ -92,15 +64,7 @@ def load_numpy_checkpoint(name: str, folder: Path | str | None = None) -> tuple[
     Load the weights into a network of the same architecture with ``network.load_weights(weights)``.
     """
     name = _check_name(name)
-    if folder is not None:
-        where = Path(folder)
-        if not (where / f"{name}.npz").is_file():
-            raise DataUnavailableError(f"no NumPy checkpoint {name}.npz in {where}")
-    elif numpy_checkpoint_dir() is not None and (numpy_checkpoint_dir() / f"{name}.npz").is_file():
-        where = numpy_checkpoint_dir()
-    else:
-        where = data_dir() / "checkpoints"
-        _download(name, where)
+    where = locate(name, _SUFFIXES, folder, "NumPy checkpoint")
     with np.load(where / f"{name}.npz") as f:
         weights = {k: f[k] for k in f.files}
     log = json.loads((where / f"{name}.json").read_text())

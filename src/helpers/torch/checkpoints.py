@@ -10,50 +10,17 @@ of the book, or downloads it from the book's repository (e.g. in Colab) into
 from __future__ import annotations
 
 import json
-import shutil
-import urllib.request
 from pathlib import Path
 
-from helpers.data import DataUnavailableError, data_dir, network_timeout
-from helpers.project import raw_url, repo_root
+from helpers.committed_files import check_name, checkpoint_dir, locate
 
 __all__ = ["checkpoint_dir", "load_checkpoint", "load_log", "save_checkpoint"]
 
-
-
-def checkpoint_dir() -> Path | None:
-    """Where the committed checkpoints live in a checkout: ``book/lessons/checkpoints`` (``None`` outside one)."""
-    root = repo_root()
-    return None if root is None else root / "book" / "lessons" / "checkpoints"
+_SUFFIXES = (".json", ".pt")
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.endswith((".pt", ".json")):
-        raise ValueError(f"a checkpoint name is a bare file stem such as 'resnet20_cifar10'; got {name!r}")
-    return name
-
-
-def _download(name: str, folder: Path, suffixes=(".json", ".pt")) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix in suffixes:
-        target = folder / f"{name}{suffix}"
-        if target.is_file():
-            continue
-        partial = target.with_suffix(suffix + ".part")
-        try:
-            url = raw_url(f"book/lessons/checkpoints/{target.name}")
-            with network_timeout(), urllib.request.urlopen(url) as response, open(partial, "wb") as fh:
-                shutil.copyfileobj(response, fh)
-        except Exception as exc:  # offline, HTTP 404, timeout...
-            partial.unlink(missing_ok=True)
-            raise DataUnavailableError(
-                f"checkpoint {name!r} is neither in a checkout of the book nor in {folder}, and downloading it "
-                f"from {raw_url('book/lessons/checkpoints/')} failed ({type(exc).__name__}: {exc}). To fix: run "
-                "the lesson from a "
-                f"checkout of the book, copy {name}.pt and {name}.json into {folder}, or retrain it with the "
-                "script named in the lesson."
-            ) from exc
-        partial.rename(target)
+    return check_name(name, _SUFFIXES, "resnet20_cifar10")
 
 
 def load_checkpoint(name: str, folder: Path | str | None = None):
@@ -65,15 +32,7 @@ def load_checkpoint(name: str, folder: Path | str | None = None):
     import torch
 
     name = _check_name(name)
-    if folder is not None:
-        where = Path(folder)
-        if not (where / f"{name}.pt").is_file():
-            raise DataUnavailableError(f"no checkpoint {name}.pt in {where}")
-    elif checkpoint_dir() is not None and (checkpoint_dir() / f"{name}.pt").is_file():
-        where = checkpoint_dir()
-    else:
-        where = data_dir() / "checkpoints"
-        _download(name, where)
+    where = locate(name, _SUFFIXES, folder, "checkpoint")
     state = torch.load(where / f"{name}.pt", map_location="cpu", weights_only=True)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     log = json.loads((where / f"{name}.json").read_text())
@@ -87,15 +46,7 @@ def load_log(name: str, folder: Path | str | None = None) -> dict:
     ``book/lessons/checkpoints``, else in ``<data folder>/checkpoints`` (downloaded there when missing).
     """
     name = _check_name(name)
-    if folder is not None:
-        where = Path(folder)
-        if not (where / f"{name}.json").is_file():
-            raise DataUnavailableError(f"no log {name}.json in {where}")
-    elif checkpoint_dir() is not None and (checkpoint_dir() / f"{name}.json").is_file():
-        where = checkpoint_dir()
-    else:
-        where = data_dir() / "checkpoints"
-        _download(name, where, suffixes=(".json",))
+    where = locate(name, (".json",), folder, "log")
     return json.loads((where / f"{name}.json").read_text())
 
 
