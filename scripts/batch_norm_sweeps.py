@@ -1,7 +1,13 @@
 """Train the batch-normalization experiments of the batch-norm lesson and log every run.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/batch_norm_sweeps.py [--threads 2] [--experiments lr_sweep,batch_sweep,controls,norms,placement]
+    python scripts/batch_norm_sweeps.py [--threads N] [--experiments lr_sweep,batch_sweep,controls,norms,placement]
+    torchrun --standalone --nproc_per_node 2 scripts/batch_norm_sweeps.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the runs (each
+one seeded, independent) are dealt out over the processes (:func:`helpers.torch.distributed.run_sharded`),
+each run exactly as in one process (the control that needs the GroupNorm results runs after them, on rank 0),
+and rank 0 gathers them and writes the same files as a plain run.
 
 Every run is :func:`helpers.torch.normalization.seeded_run`: the network :func:`helpers.torch.normalization.norm_cnn`
 (16, 32, 64 channels) built from seed 0 and trained with SGD (momentum 0.9) on a fixed order of batches of
@@ -21,25 +27,24 @@ Writes ``book/lessons/checkpoints/batch_norm_sweeps.json`` (with
 :func:`helpers.torch.checkpoints.save_checkpoint`, next to ``batch_norm_sweeps.pt``, the float16 weights of the
 BN network trained at learning rate 0.1 in ``lr_sweep``): for every run its configuration, the loss of every
 step (rounded to 5 decimals), the mean training loss of every epoch and the validation accuracy after every
-epoch (full precision), and wall time, torch version, thread count and machine. Training is deterministic for
-a given PyTorch version, thread count and CPU; other thread counts give slightly different numbers (the
-lesson re-runs one configuration with the logged thread count and compares).
+epoch (full precision), and wall time, torch version, thread count, machine and number of processes. Training
+is deterministic for a given PyTorch version, thread count and CPU; other thread counts give slightly different
+numbers (the lesson re-runs one configuration with the logged thread count and compares).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path
 
-import torch
-
 from helpers.data import load_cifar10
+from helpers.machine import default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.loaders import image_loaders
 from helpers.torch.normalization import seeded_run
 
@@ -114,35 +119,43 @@ def record(experiment: str, name: str, config: dict, log: dict) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--experiments", type=lambda s: s.split(","), default=list(EXPERIMENTS))
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
     unknown = set(args.experiments) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown experiments {sorted(unknown)}; choose from {EXPERIMENTS}")
+    dist_info = setup("gloo")
     seed_everything(0, threads=args.threads)
     train_set = load_cifar10("train")
-    runs, kept = [], {}
     wall = time.perf_counter()
 
-    def do(experiment, name, config):
+    def do(job):
+        experiment, name, config = job
         start = time.perf_counter()
         model, log = run(train_set, config)
-        runs.append(record(experiment, name, config, log))
-        if name == STORED:
-            kept["model"] = model.eval()
         print(f"{experiment:11s} {name:45s} train loss {log['train_loss'][-1]:.3f}  best val acc "
               f"{max(log['val_acc']):.3f}  {time.perf_counter() - start:.0f} s", flush=True)
+        return record(experiment, name, config, log), model.eval() if name == STORED else None
 
-    for experiment, name, config in configurations(args.experiments):
-        do(experiment, name, config)
-    if "controls" in args.experiments:
-        gn = {r["config"]["lr"]: max(r["val_acc"]) for r in runs
+    done = run_sharded(do, configurations(args.experiments))      # in one process: every run in order
+    if "controls" in args.experiments:     # every rank has every result: the same best rate everywhere
+        gn = {r["config"]["lr"]: max(r["val_acc"]) for r, _ in done
               if r["experiment"] == "controls" and r["config"]["norm"] == "GroupNorm"}
         best = max(gn, key=gn.get)
-        do("controls", f"GroupNorm lr {best:g} x 2/64 batch 2", dict(norm="GroupNorm", lr=best * 2 / 64,
-                                                                   batch_size=2, subset=3000, epochs=3, hidden=64))
+        done += run_sharded(do, [("controls", f"GroupNorm lr {best:g} x 2/64 batch 2",
+                                  dict(norm="GroupNorm", lr=best * 2 / 64, batch_size=2, subset=3000, epochs=3,
+                                       hidden=64))])
+    if not is_main():
+        teardown()
+        return
+    runs = [r for r, _ in done]
+    kept = {}
+    for _, model in done:
+        if model is not None:
+            kept["model"] = model           # the STORED run's weights
     summary = {
         "script": "scripts/batch_norm_sweeps.py",
         "args": {"threads": args.threads, "experiments": args.experiments},
@@ -151,9 +164,8 @@ def main(argv=None):
                             "augment=False, seed=0)"},
         "runs": runs,
         "wall_seconds": round(time.perf_counter() - wall, 1),
-        "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine(), "cpu": cpu_name(),
-                    "platform": platform.platform()},
+        "machine": {**machine_info(), "cpu": cpu_name()},
+        "world_size": dist_info.world_size,
     }
     if "model" in kept:
         summary["stored_model"] = {"run": STORED, "builder": "helpers.torch.normalization.norm_cnn('BN')",
@@ -164,6 +176,7 @@ def main(argv=None):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {out} and its log ({summary['wall_seconds']:.0f} s)")
+    teardown()
 
 
 if __name__ == "__main__":

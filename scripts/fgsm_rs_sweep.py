@@ -1,7 +1,13 @@
 """Fast adversarial training (FGSM with a random start) on MNIST, several seeds, for the adversarial-examples lesson.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/fgsm_rs_sweep.py [--seeds 0,1,2] [--train-n 20000] [--epochs 3] [--eps 0.3] [--threads 2]
+    python scripts/fgsm_rs_sweep.py [--seeds 0,1,2] [--train-n 20000] [--epochs 3] [--eps 0.3] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/fgsm_rs_sweep.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the runs (the
+seeds and the live configuration on each thread count, all independent) are dealt out over the processes
+(:func:`helpers.torch.distributed.run_sharded`), each run exactly as in one process, and rank 0 gathers them
+and writes the same log as a plain run.
 
 Every run trains a fresh :func:`helpers.torch.models.mnist_classifier` with
 :func:`helpers.torch.robustness.train_adversarial` (``attack="fgsm"``: one step of 1.25 * eps from a
@@ -13,7 +19,8 @@ seed 0, batches of 500) at eps 0.2 and 0.3.
 It also runs the small configuration the lesson re-runs live (``--live-n`` digits, ``--live-epochs``
 epochs, seed 0) once for every thread count of ``--live-threads``: training on a different number of
 threads sums gradients in another order, so the log shows how far that alone moves the result (the
-tolerance of the lesson's check). Writes ``book/lessons/checkpoints/fgsm_rs_sweep.json``; no weights.
+tolerance of the lesson's check). Writes ``book/lessons/checkpoints/fgsm_rs_sweep.json`` (with the wall time,
+the machine and the number of processes); no weights.
 """
 
 from __future__ import annotations
@@ -21,16 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from helpers.data import load_mnist
+from helpers.machine import default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.attacks import fgsm, pgd, robust_accuracy
 from helpers.torch.checkpoints import checkpoint_dir
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.metrics import accuracy
 from helpers.torch.robustness import train_adversarial
 
@@ -70,22 +78,34 @@ def main(argv=None):
     parser.add_argument("--live-n", type=int, default=10000, help="training digits of the lesson's live run")
     parser.add_argument("--live-epochs", type=int, default=1)
     parser.add_argument("--live-threads", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
+    dist_info = setup("gloo")
     train, test = load_mnist("train"), load_mnist("test")
     x, y = pixels(train.x), torch.from_numpy(train.y).long()
     xe, ye = pixels(test.x[:EVAL_N]), torch.from_numpy(test.y[:EVAL_N]).long()
     wall = time.perf_counter()
-    runs = []
-    for seed in args.seeds:
-        runs.append(run(x, y, xe, ye, args, seed, args.train_n, args.epochs, args.threads))
-        print(f"seed {seed}: {runs[-1]}", flush=True)
-    live = {}
-    for threads in args.live_threads:
-        live[str(threads)] = run(x, y, xe, ye, args, 0, args.live_n, args.live_epochs, threads, pgd_eps=(0.3,))
-        print(f"live configuration on {threads} thread(s): {live[str(threads)]}", flush=True)
+
+    def one(job):
+        kind, value = job
+        if kind == "seed":
+            result = run(x, y, xe, ye, args, value, args.train_n, args.epochs, args.threads)
+            print(f"seed {value}: {result}", flush=True)
+        else:
+            result = run(x, y, xe, ye, args, 0, args.live_n, args.live_epochs, value, pgd_eps=(0.3,))
+            print(f"live configuration on {value} thread(s): {result}", flush=True)
+        return result
+
+    jobs = [("seed", seed) for seed in args.seeds] + [("live", threads) for threads in args.live_threads]
+    done = run_sharded(one, jobs)            # in one process: the seeds, then the live runs, in order
+    if not is_main():
+        teardown()
+        return
+    runs = done[:len(args.seeds)]
+    live = {str(threads): result for threads, result in zip(args.live_threads, done[len(args.seeds):], strict=True)}
     log = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
         "recipe": {"model": "helpers.torch.models.mnist_classifier(width=16, hidden=128)",
@@ -97,13 +117,14 @@ def main(argv=None):
         "runs": runs,
         "live": live,
         "wall_seconds": round(time.perf_counter() - wall, 1),
-        "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine(), "machine": platform.machine(),
+        "machine": {**machine_info(threads=args.threads),
                     "load_average_at_end": [round(v, 1) for v in os.getloadavg()]},
+        "world_size": dist_info.world_size,
     }
     out = (args.out or Path(".")) / "fgsm_rs_sweep.json"
     out.write_text(json.dumps(log, indent=1) + "\n")
     print(f"wrote {out} ({log['wall_seconds']:.0f} s)")
+    teardown()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """A tiny capsule network against a CNN of the same size on a small MNIST subset, several seeds.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/train_capsnet.py [--train-images 3000] [--epochs 2] [--seeds 0,1,2] [--threads 2]
+    python scripts/train_capsnet.py [--train-images 3000] [--epochs 2] [--seeds 0,1,2] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/train_capsnet.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the runs
+(seed x model, independent) are dealt out over the processes (:func:`helpers.torch.distributed.run_sharded`),
+each run exactly as in one process, and rank 0 gathers them and writes the same files as a plain run.
 
 Models: :class:`helpers.torch.capsules.TinyCapsNet` (conv 9x9, primary capsules, 3 routing iterations,
 10 class capsules; trained with the margin loss; the class score is a capsule's length) and
@@ -10,13 +15,12 @@ cross-entropy). Both see the first ``--train-images`` MNIST training images (pix
 epochs, batch 50, Adam 3e-3, and are scored on the full 10,000-image test set. Writes
 ``book/lessons/checkpoints/capsnet_mnist.json`` (every seed of both) and the first seed's weights of both
 (``capsnet_mnist.pt``, ``capsnet_cnn_baseline.pt``, float16), which ``tests/test_capsnet_checkpoint.py`` re-checks.
+The logs also record the wall time, the machine and the number of processes.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -24,9 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from helpers.data import load_mnist
+from helpers.machine import default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.capsules import TinyCapsNet, margin_loss
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.models import mnist_classifier
 from helpers.torch.params import count_params
 
@@ -69,29 +75,37 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
     train, test = load_mnist("train"), load_mnist("test")
     x = torch.from_numpy(train.x[:args.train_images]).float().div_(255)[:, None]
     y = torch.from_numpy(train.y[:args.train_images]).long()
     xt, yt = torch.from_numpy(test.x).float().div_(255)[:, None], torch.from_numpy(test.y).long()
-    wall, runs, first = time.perf_counter(), [], {}
-    for seed in args.seeds:
-        for name in ("capsnet", "cnn"):
-            net, seconds = train_one(name, seed, x, y, args)
-            if seed == args.seeds[0]:
-                first[name] = net
-            acc = test_accuracy(net, name, xt, yt)
-            runs.append({"model": name, "seed": seed, "parameters": count_params(net), "test_acc": round(acc, 4),
-                         "train_seconds": seconds})
-            print(f"{name:8s} seed {seed}: test accuracy {acc:.4f} ({seconds:.0f} s)", flush=True)
+
+    def one(job):
+        seed, name = job
+        net, seconds = train_one(name, seed, x, y, args)
+        acc = test_accuracy(net, name, xt, yt)
+        run = {"model": name, "seed": seed, "parameters": count_params(net), "test_acc": round(acc, 4),
+               "train_seconds": seconds}
+        print(f"{name:8s} seed {seed}: test accuracy {acc:.4f} ({seconds:.0f} s)", flush=True)
+        return run, net if seed == args.seeds[0] else None      # the first seed's weights are stored
+
+    done = run_sharded(one, [(seed, name) for seed in args.seeds for name in ("capsnet", "cnn")])
+    if not is_main():
+        teardown()
+        return
+    runs = [run for run, _ in done]
+    first = {run["model"]: net for run, net in done if net is not None}
     common = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
               "data": {"source": train.source, "train": f"first {args.train_images} MNIST training images",
                        "test_images": len(yt)},
-              "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
-                          "processor": platform.processor() or platform.machine()}}
+              "machine": machine_info(), "world_size": dist_info.world_size}
     for name, stem in (("capsnet", "capsnet_mnist"), ("cnn", "capsnet_cnn_baseline")):
         stored = TinyCapsNet() if name == "capsnet" else mnist_classifier(**CNN)
         stored.load_state_dict({k: v.half().float() for k, v in first[name].state_dict().items()})
@@ -100,6 +114,7 @@ def main(argv=None):
                "seed": args.seeds[0], "test_acc": round(test_accuracy(stored, name, xt, yt), 4),
                "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 1), **common}
         print("wrote", save_checkpoint(first[name], log, stem, args.out))
+    teardown()
 
 
 if __name__ == "__main__":

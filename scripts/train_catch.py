@@ -1,7 +1,12 @@
 """Learn Catch from pixels: a small CNN policy trained with REINFORCE, then evaluated against baselines.
 
 Usage (from the repository root):
-    python scripts/train_catch.py [--iterations 300] [--games 64] [--seeds 0,1,2] [--threads 2]
+    python scripts/train_catch.py [--iterations 300] [--games 64] [--seeds 0,1,2] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/train_catch.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the seeds
+(independent runs) are dealt out over the processes (:func:`helpers.torch.distributed.run_sharded`), each
+run exactly as in one process, and rank 0 gathers them and writes the same files as a plain run.
 
 The game is :class:`helpers.numpy.catch.Catch` (10 x 5 pixels, a ball falls, a paddle catches it: +1 or
 -1 at the end); the policy is :func:`helpers.torch.rl.catch_policy`, which sees only the frame. Training:
@@ -12,23 +17,23 @@ batch mean as baseline) minus ``--entropy`` times the policy's entropy. Evaluati
 interval on its catch rate, against a uniformly random policy and the perfect policy (mean reward 1).
 Writes ``book/lessons/checkpoints/catch_policy.pt`` (the first seed's weights, float16) and
 ``catch_policy.json`` (every seed's learning curve and scores), which ``tests/test_catch_checkpoint.py``
-re-checks.
+re-checks. The log also records the wall time, the machine and the number of processes.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
+from helpers.machine import default_threads, machine_info
 from helpers.numpy.catch import Catch, perfect_actions
 from helpers.seeding import seed_everything
 from helpers.stats import wilson_interval
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.rl import catch_policy, play
 
 
@@ -76,12 +81,16 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--entropy", type=float, default=0.01)
     parser.add_argument("--eval-episodes", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
-    wall, runs = time.perf_counter(), []
-    for seed in args.seeds:
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
+
+    def one(job):
+        index, seed = job
         model, curve, seconds = train_one(seed, args)
         stored = catch_policy(args.rows, args.columns, args.width)
         stored.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
@@ -90,19 +99,23 @@ def main(argv=None):
                "random": evaluate("random", 10_000 + seed, args.eval_episodes, None, args.rows, args.columns),
                "perfect": evaluate(perfect_actions, 10_000 + seed, args.eval_episodes, None, args.rows,
                                    args.columns)}
-        runs.append(run)
         print(f"seed {seed}: greedy {run['greedy']['mean_reward']:+.3f}, random {run['random']['mean_reward']:+.3f}, "
               f"perfect {run['perfect']['mean_reward']:+.3f} ({seconds:.0f} s)", flush=True)
-        if seed == args.seeds[0]:
-            first = model
+        return run, model if index == 0 else None  # the first seed's weights are stored
+
+    done = run_sharded(one, enumerate(args.seeds))    # in one process: every seed in order
+    if not is_main():
+        teardown()
+        return
+    runs, first = [run for run, _ in done], done[0][1]
     log = {"model": {"builder": "helpers.torch.rl.catch_policy", "rows": args.rows, "columns": args.columns,
                      "width": args.width},
            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
            "stored_seed": args.seeds[0], "eval_seed": 10_000 + args.seeds[0],
            "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 1),
-           "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
-                       "processor": platform.processor() or platform.machine()}}
+           "machine": machine_info(), "world_size": dist_info.world_size}
     print("wrote", save_checkpoint(first, log, "catch_policy", args.out))
+    teardown()
 
 
 if __name__ == "__main__":

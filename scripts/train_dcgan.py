@@ -2,6 +2,7 @@
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_dcgan.py [--steps 1500] [--batch-size 64] [--lr 2e-4] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/train_dcgan.py [same options]
 
 :func:`helpers.torch.gan.dcgan_generator` and :func:`~helpers.torch.gan.dcgan_discriminator` are trained on the
 60,000 MNIST training digits (pixels scaled to [-1, 1]) with Adam (lr 2e-4, betas 0.5/0.999, as Radford et al.
@@ -9,23 +10,30 @@ Usage (from the repository root, with CNN_BOOK_DATA set when offline):
 ``book/lessons/checkpoints/dcgan_mnist.{pt,json}``: the generator's float16 weights (the discriminator is not
 needed to sample) and a log with the arguments, the discriminator and generator loss and mean D(x), D(G(z)) of
 every step, and 16 samples from a fixed noise batch (seed ``--seed`` + 1000) at several steps, stored as base64
-uint8 pixels. Seeded; records wall time, torch version, thread count and machine.
+uint8 pixels. Seeded; records the training and wall time, torch version, thread count, the machine and the number
+of processes.
+
+``--threads`` defaults to all cores. Under torchrun the GAN is trained by rank 0 alone (with all cores; the other
+ranks exit at once with a message): data-parallel training would change the algorithm the log records, because
+both networks use batch normalization (each process would normalize its half of the batch with its own
+statistics) and every step draws its noise batch from the global generator, and there is only one seed to
+deal out.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import os
-import platform
 import time
 
 import numpy as np
 import torch
 
 from helpers.data import load_mnist
+from helpers.machine import cpu_count, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import save_checkpoint
+from helpers.torch.distributed import is_main, rank, setup, teardown
 from helpers.torch.gan import dcgan_discriminator, dcgan_generator, dcgan_init, gan_step
 
 NAME = "dcgan_mnist"
@@ -45,10 +53,20 @@ def main():
     parser.add_argument("--nz", type=int, default=32)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--snapshots", type=int, nargs="+", default=[0, 100, 300, 700, 1500])
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: all cores; under torchrun rank 0 trains alone)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.threads is None:
+        args.threads = cpu_count()
 
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
+    if not is_main():
+        print(f"train_dcgan.py: rank {rank()} has nothing to do and exits; rank 0 trains the GAN alone "
+              "(data parallelism would change its batch-norm statistics and noise draws)", flush=True)
+        teardown()
+        return
     seed_everything(args.seed, threads=args.threads)
     train = load_mnist("train")
     x = torch.from_numpy(train.x).float().div(127.5).sub(1).unsqueeze(1)
@@ -96,9 +114,11 @@ def main():
                            "torch.Generator seeded with seed"},
            "samples": samples, "samples_format": "base64 of uint8 (n, 28, 28), pixels 0..255",
            "seconds": round(seconds, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "machine": {"processor": platform.processor(), "machine": platform.machine(), "cpus": os.cpu_count()}}
+           "wall_seconds": round(time.perf_counter() - wall, 1), "machine": machine_info(),
+           "world_size": dist_info.world_size}
     path = save_checkpoint(generator, log, NAME)
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s", flush=True)
+    teardown()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_digit_reader.py [--steps 1200] [--batch-size 32] [--lr 3e-3] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/train_digit_reader.py [same options]
 
 Strips of 4 MNIST digits (28 x 112, :func:`helpers.data.strips.make_digit_strips`) are built from MNIST training
 digits: 20,000 training strips from 54,000 digits and 1,000 validation strips from the other 6,000
@@ -10,14 +11,18 @@ digits: 20,000 training strips from 54,000 digits and 1,000 validation strips fr
 one-cycle). Writes ``book/lessons/checkpoints/digit_reader_<kind>.{pt,json}``: float16 weights and a log with
 the arguments, the data settings, the loss of every step, and the validation and test sequence accuracy and
 character error rate of the weights *as stored* (test: 1,000 strips of MNIST *test* digits, seed 2; for the
-CTC readers also strips of 3 and 5 test digits). Seeded; records wall time, torch version, threads, machine.
+CTC readers also strips of 3 and 5 test digits). Seeded; records the training and wall time, torch version,
+threads, the machine and the number of processes.
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the kinds
+(independent models, each from the same seed) are dealt out over the processes
+(:func:`helpers.torch.distributed.run_sharded`), each trained exactly as in one process, and the process that
+trained a reader writes its checkpoint and log (one file pair per kind, each written by one process).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
@@ -25,9 +30,11 @@ import torch
 
 from helpers.data import load_mnist, split_indices
 from helpers.data.strips import make_digit_strips
+from helpers.machine import default_threads, machine_info
 from helpers.numpy.ctc import character_error_rate
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import save_checkpoint
+from helpers.torch.distributed import run_sharded, setup, teardown
 from helpers.torch.sequence import KINDS, DigitReader, load_digit_reader, read_digits, train_reader
 
 DATA = {"k": 4, "jitter": 4, "n_train": 20000, "train_seed": 1, "n_val": 1000, "val_seed": 3, "val_fraction": 0.1,
@@ -63,13 +70,17 @@ def main():
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=48)
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
     seed_everything(args.seed, threads=args.threads)
     (xtr, ytr), (xva, yva), (xte, yte) = strips("train"), strips("val"), strips("test")
-    for kind in args.kinds:
+
+    def one(kind):
         seed_everything(args.seed, threads=args.threads)
         model = DigitReader(kind, k=DATA["k"], width=args.width, hidden=args.hidden)
         start = time.perf_counter()
@@ -81,17 +92,20 @@ def main():
                          "parameters": sum(p.numel() for p in model.parameters())},
                "args": vars(args), "data": DATA, "history": {"loss": [round(v, 4) for v in history]},
                "seconds": round(seconds, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "machine": {"processor": platform.processor(), "machine": platform.machine(),
-                           "cpus": os.cpu_count()}}
+               "machine": machine_info(), "world_size": dist_info.world_size}
         save_checkpoint(model, log, name)
         stored, _ = load_digit_reader(name)             # score the float16 weights as stored
         log["val"], log["test"] = scores(stored, xva, yva), scores(stored, xte, yte)
         if kind != "heads":
             for k in (3, 5):
                 log["test"][f"k{k}"] = scores(stored, *strips("test", k=k))
+        log["wall_seconds"] = round(time.perf_counter() - wall, 1)
         path = save_checkpoint(model, log, name)
         print(f"{kind}: {seconds:.0f} s, val {log['val']}, test {log['test']}, {path.stat().st_size / 1e6:.2f} MB",
               flush=True)
+
+    run_sharded(one, args.kinds)            # in one process: every kind in order
+    teardown()
 
 
 if __name__ == "__main__":

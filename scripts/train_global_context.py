@@ -2,28 +2,35 @@
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_global_context.py [--epochs 3] [--n-train 3000] [--seeds 0 1 2] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/train_global_context.py [same options]
 
 Canvases come from :func:`helpers.torch.global_context.digit_pair_canvases`: training pairs from the first 50,000
 MNIST training digits, validation pairs from the last 10,000, test pairs from the MNIST test digits, every test
 pair in both orders. Every kind of :func:`helpers.torch.global_context.context_model` is trained with Adam for the
 same number of epochs and seed; the log records validation accuracy per epoch and the test accuracy of the
 weights *as stored* (float16). Writes ``book/lessons/checkpoints/global_context.{pt,json}``: one
-``nn.ModuleDict`` holding every ``<kind>_s<seed>`` model.
+``nn.ModuleDict`` holding every ``<kind>_s<seed>`` model. The log also records the wall time, the machine and
+the number of processes.
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the runs
+(seed x kind, independent) are dealt out over the processes (:func:`helpers.torch.distributed.run_sharded`),
+each run exactly as in one process, and rank 0 gathers the trained models, scores them and writes the same
+files as a plain run (``--evaluate-only`` runs on rank 0 alone).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import torch
 from torch import nn
 
 from helpers.data import load_mnist
+from helpers.machine import default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import load_checkpoint, save_checkpoint
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.global_context import CONTEXT_KINDS, context_model, digit_pair_canvases
 
 NAME = "global_context"
@@ -80,12 +87,18 @@ def main():
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--kinds", nargs="+", default=list(CONTEXT_KINDS))
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=default_threads(),
+                    help="torch threads per process (default: all cores shared among this machine's processes)")
     ap.add_argument("--out", default=NAME)
     ap.add_argument("--evaluate-only", action="store_true",
                     help="skip training: re-score the stored checkpoint and rewrite the test entries of its log")
     args = ap.parse_args()
+    wall = time.perf_counter()
+    dist_info = setup("gloo")
     torch.set_num_threads(args.threads)
+    if args.evaluate_only and not is_main():
+        teardown()
+        return
     if args.evaluate_only:
         state, log = load_checkpoint(args.out)
         x_test, y_test = pair_data("test", log["data"]["n_test"], log["data"]["test_seed"], log["data"])
@@ -94,50 +107,65 @@ def main():
         stored.load_state_dict({k: v.float() for k, v in state.items()})
         score(stored, log["models"], x_test, y_test, log["data"]["n_test"])
         save_checkpoint(stored, log, args.out)
+        teardown()
         return
     start = time.time()
     x_val, y_val = pair_data("val", DATA["n_val"], DATA["val_seed"])
     x_test, y_test = pair_data("test", DATA["n_test"], DATA["test_seed"])
+    train_sets = {}
+
+    def one(job):
+        seed, kind = job
+        if seed not in train_sets:
+            train_sets.clear()
+            train_sets[seed] = pair_data("train", args.n_train, DATA["train_seed"] + 100 * seed)
+        x_tr, y_tr = train_sets[seed]
+        seed_everything(seed, threads=args.threads)
+        model = context_model(kind, args.width, canvas=tuple(x_tr.shape[2:]))
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * (
+            (args.n_train + args.batch_size - 1) // args.batch_size))
+        gen = torch.Generator().manual_seed(seed)
+        hist, t0 = {"train_loss": [], "val_acc": []}, time.time()
+        for _ in range(args.epochs):
+            model.train()
+            order, total = torch.randperm(args.n_train, generator=gen), 0.0
+            for i in range(0, args.n_train, args.batch_size):
+                idx = order[i:i + args.batch_size]
+                loss = nn.functional.cross_entropy(model(x_tr[idx]), y_tr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * len(idx)
+            hist["train_loss"].append(total / args.n_train)
+            hist["val_acc"].append(accuracy(model, x_val, y_val))
+        key = f"{kind}_s{seed}"
+        print(key, f"val {hist['val_acc'][-1]:.3f}", f"{time.time() - t0:.0f} s", flush=True)
+        return key, model, {"kind": kind, "seed": seed, "seconds": round(time.time() - t0, 1), **hist}
+
+    done = run_sharded(one, [(seed, kind) for seed in args.seeds for kind in args.kinds])   # in order in one process
+    if not is_main():
+        teardown()
+        return
     models, results = nn.ModuleDict(), {}
-    for seed in args.seeds:
-        x_tr, y_tr = pair_data("train", args.n_train, DATA["train_seed"] + 100 * seed)
-        for kind in args.kinds:
-            seed_everything(seed, threads=args.threads)
-            model = context_model(kind, args.width, canvas=tuple(x_tr.shape[2:]))
-            opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * (
-                (args.n_train + args.batch_size - 1) // args.batch_size))
-            gen = torch.Generator().manual_seed(seed)
-            hist, t0 = {"train_loss": [], "val_acc": []}, time.time()
-            for _ in range(args.epochs):
-                model.train()
-                order, total = torch.randperm(args.n_train, generator=gen), 0.0
-                for i in range(0, args.n_train, args.batch_size):
-                    idx = order[i:i + args.batch_size]
-                    loss = nn.functional.cross_entropy(model(x_tr[idx]), y_tr[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    total += float(loss.detach()) * len(idx)
-                hist["train_loss"].append(total / args.n_train)
-                hist["val_acc"].append(accuracy(model, x_val, y_val))
-            key = f"{kind}_s{seed}"
-            models[key] = model
-            results[key] = {"kind": kind, "seed": seed, "seconds": round(time.time() - t0, 1), **hist}
-            print(key, f"val {hist['val_acc'][-1]:.3f}", f"{time.time() - t0:.0f} s", flush=True)
+    for key, model, result in done:
+        models[key] = model
+        results[key] = result
     log = {"args": vars(args), "data": DATA, "models": results,
            "parameters": {k: sum(p.numel() for p in context_model(k, args.width).parameters()) for k in args.kinds},
            "train_seconds": round(time.time() - start, 1),
-           "machine": {"torch": torch.__version__, "threads": args.threads, "processor": platform.processor(),
-                       "machine": platform.machine(), "cpu_count": os.cpu_count()}}
+           "wall_seconds": round(time.perf_counter() - wall, 1),
+           "machine": machine_info(), "world_size": dist_info.world_size}
     save_checkpoint(models, log, args.out)
     state, _ = load_checkpoint(args.out)
     stored = nn.ModuleDict({k: context_model(v["kind"], args.width, canvas=tuple(x_test.shape[2:]))
                             for k, v in results.items()})
     stored.load_state_dict({k: v.float() for k, v in state.items()})
     score(stored, results, x_test, y_test, DATA["n_test"])
+    log["wall_seconds"] = round(time.perf_counter() - wall, 1)
     save_checkpoint(models, log, args.out)
+    teardown()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Train a from-scratch NumPy CNN past 99% test accuracy on MNIST in about two minutes on two CPU cores.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/train_mnist_numpy.py [--seed 0 1 2] [--epochs 8] [--threads 2] [--out mnist_numpy_99]
+    python scripts/train_mnist_numpy.py [--seed 0 1 2] [--epochs 8] [--threads N] [--out mnist_numpy_99]
+    torchrun --standalone --nproc_per_node 2 scripts/train_mnist_numpy.py [same options]
 
-Only NumPy trains (no PyTorch anywhere in this script): :func:`helpers.numpy.wide_cnn.mnist_cnn_wide`
+Only NumPy trains (PyTorch is never used for training or evaluation): :func:`helpers.numpy.wide_cnn.mnist_cnn_wide`
 (Conv 1->16 3x3, pool, Conv 16->32 3x3, pool, Dense 1568->128, Dense 128->10; 206,922 parameters,
 float32) with hand-written backpropagation (:func:`helpers.numpy.training.train_augmented`), Adam
 and a one-cycle learning rate, on 55,000 of the 60,000 training digits, each mini-batch shifted by
@@ -17,24 +18,33 @@ Writes ``book/lessons/checkpoints/<out>.npz`` (the first seed's float32 weights,
 machine (cores, platform, NumPy version, BLAS threads, load average before and after every run),
 and per seed the per-epoch train loss / validation accuracy, the test accuracy and the training
 wall time (the whole ``train_augmented`` call, including the per-epoch validation passes), plus
-mean +- sd (ddof=1) over the seeds. BLAS threads are set with ``--threads`` (default: all cores)
-through the OpenBLAS/OpenMP/MKL environment variables before NumPy is imported.
+mean +- sd (ddof=1) over the seeds, the wall time, :func:`helpers.machine.machine_info` (which looks up
+the installed PyTorch's version, after training) and the number of processes. BLAS threads are set with
+``--threads`` (default: all cores shared among the processes on this machine) through the
+OpenBLAS/OpenMP/MKL environment variables before NumPy is imported.
+
+Under torchrun the seeds (independent runs) are dealt out over the processes, each run exactly as in one
+process, and rank 0 gathers them and writes the same files as a plain run; ``torch.distributed`` (imported
+only then) carries nothing but the finished runs' results. (Data parallelism would need the gradients of the
+hand-written backpropagation averaged over the processes; the seeds are independent and need nothing.)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
+
+from helpers.machine import default_threads, machine_info
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2], help="one run per seed (default 0 1 2)")
     p.add_argument("--epochs", type=int, default=7)
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="BLAS threads per process (default: all cores shared among this machine's processes)")
     p.add_argument("--out", default="mnist_numpy_99", help="checkpoint name (book/lessons/checkpoints/<out>.npz)")
     p.add_argument("--folder", default=None, help="save the checkpoint here instead of book/lessons/checkpoints")
     p.add_argument("--batch-size", type=int, default=128)
@@ -47,7 +57,17 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _sharding():
+    """``(run_sharded, world_size, is_main)``: torch.distributed's under torchrun, a plain loop otherwise (no torch)."""
+    if "WORLD_SIZE" not in os.environ:
+        return (lambda fn, jobs: [fn(job) for job in jobs]), 1, True
+    from helpers.torch.distributed import is_main, run_sharded, setup
+
+    return run_sharded, setup("gloo").world_size, is_main()
+
+
 def main(argv=None):
+    wall = time.perf_counter()
     args = parse_args(argv)
     if args.threads < 1:
         raise SystemExit("--threads must be >= 1")
@@ -86,8 +106,11 @@ def main(argv=None):
         def augment(xb, rng):
             return random_shift(xb, args.max_shift, rng)
 
-    runs, first_net = [], None
-    for seed in args.seed:
+    run_sharded, world_size, main_process = _sharding()
+    first = {}
+
+    def one(job):
+        index, seed = job
         load_before = os.getloadavg()
         net = mnist_cnn_wide(seed=seed, channels=tuple(args.channels), hidden=args.hidden)
         optimizer = Adam(net.parameters(), lr=args.max_lr)
@@ -114,12 +137,18 @@ def main(argv=None):
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
         }
-        runs.append(run)
-        if first_net is None:
-            first_net = net
+        if index == 0:
+            first["net"] = net              # the first seed's weights are stored (job 0 runs on rank 0)
         print(f"seed {seed}: test accuracy {test_acc:.4f}, training {train_seconds:.1f} s, val acc per epoch "
               f"{[round(v, 4) for v in run['val_acc']]}, CPU {train_cpu_seconds:.1f} s, "
               f"load {run['load_average_before'][0]} -> {run['load_average_after'][0]}", flush=True)
+        return run
+
+    runs = run_sharded(one, enumerate(args.seed))      # in one process: every seed in order
+    if not main_process:
+        _teardown()
+        return None
+    first_net = first["net"]
 
     accs = np.array([r["test_acc"] for r in runs])
     secs = np.array([r["train_seconds"] for r in runs])
@@ -143,14 +172,24 @@ def main(argv=None):
         "checkpoint_test_acc": runs[0]["test_acc"],
         "runs": runs,
         "summary": summary,
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor(), "machine": platform.machine(),
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "numpy": np.__version__, "blas_threads": args.threads, "blas": blas},
+        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "machine": {**machine_info(threads=args.threads), "cpu_count": os.cpu_count(), "numpy": np.__version__,
+                    "blas_threads": args.threads, "blas": blas},
+        "world_size": world_size,
     }
     if not args.no_save:
         path = save_numpy_checkpoint(first_net, log, args.out, args.folder)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {path.with_suffix('.json')}")
+    _teardown()
     return log
+
+
+def _teardown():
+    """Leave the process group if torchrun started this process (nothing otherwise)."""
+    if "torch.distributed" in sys.modules:
+        from helpers.torch.distributed import teardown
+
+        teardown()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
 """Data hunger: a small CNN against a small Vision Transformer on growing CIFAR-10 training subsets.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/vit_vs_cnn.py [--sizes 1000,4000,16000] [--seeds 0,1,2] [--steps 300] [--threads 2]
+    python scripts/vit_vs_cnn.py [--sizes 1000,4000,16000] [--seeds 0,1,2] [--steps 300] [--threads N]
+    torchrun --standalone --nproc_per_node 2 scripts/vit_vs_cnn.py [same options]
+
+``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun the runs
+(seed x size x model, independent) are dealt out over the processes
+(:func:`helpers.torch.distributed.run_sharded`), each run exactly as in one process; each stored checkpoint is
+written by the process that trained it, and rank 0 gathers the runs and writes the log once at the end (a plain
+run rewrites it after every run).
 
 The models, of roughly matched size (both parameter counts are printed and logged):
 
@@ -19,7 +26,8 @@ the accuracy of the final weights on a fixed class-balanced subset of ``--test-i
 (the same for every run) is logged. Writes
 ``book/lessons/checkpoints/vit_vs_cnn.json`` and, for seed ``--seeds[0]``, the weights of both models at the
 smallest and the largest size (``vit_vs_cnn_<model>_<size>.pt``, float16) with a log whose test accuracy
-(of the float16 weights) ``tests/test_vit_vs_cnn_log.py`` re-checks.
+(of the float16 weights) ``tests/test_vit_vs_cnn_log.py`` re-checks. The log also records the wall time, the
+machine and the number of processes.
 """
 
 from __future__ import annotations
@@ -27,8 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -37,8 +43,10 @@ import torch
 import torch.nn.functional as F
 
 from helpers.data import load_cifar10
+from helpers.machine import default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.loaders import random_shift
 from helpers.torch.models import Normalize, cifar_cnn
 from helpers.torch.params import count_params
@@ -116,7 +124,7 @@ def train_one(name, seed, x, y, args):
     return model.eval(), {"mean": mean, "std": std, "train_loss_curve": curve, "train_seconds": round(seconds, 1)}
 
 
-def write_log(out, args, params, source, test_images, runs, wall, complete):
+def write_log(out, args, params, source, test_images, runs, wall, complete, world_size=1):
     """Write the JSON log (after every run, so an interrupted sweep keeps what it finished)."""
     summary = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
@@ -128,8 +136,8 @@ def write_log(out, args, params, source, test_images, runs, wall, complete):
         "complete": complete,
         "runs": runs,
         "wall_seconds": round(time.perf_counter() - wall, 1),
-        "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": machine_info(),
+        "world_size": world_size,
     }
     out.write_text(json.dumps(summary, indent=1) + "\n")
 
@@ -148,45 +156,57 @@ def main(argv=None):
     parser.add_argument("--vit-heads", type=int, default=4)
     parser.add_argument("--test-images", type=int, default=2000, help="fixed class-balanced test subset")
     parser.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS))
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch threads per process (default: all cores shared among this machine's processes)")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     args = parser.parse_args(argv)
 
+    dist_info = setup("gloo")
     train, test = load_cifar10("train"), load_cifar10("test")
     subsets = nested_subsets(train.y, args.sizes, seed=0)
     test_pick = nested_subsets(test.y, [args.test_images], seed=0)[args.test_images]
     xt, yt = pixels(test.x[test_pick]), torch.from_numpy(test.y[test_pick]).long()
     params = {name: count_params(build(name, [0.5] * 3, [0.25] * 3, args)) for name in args.models}
-    print("parameters:", params, flush=True)
+    if is_main():
+        print("parameters:", params, flush=True)
     runs, wall = [], time.perf_counter()
     out = (args.out or Path(".")) / "vit_vs_cnn.json"
-    for seed in args.seeds:
-        for size in args.sizes:
-            x, y = pixels(train.x[subsets[size]]), torch.from_numpy(train.y[subsets[size]]).long()
-            for name in args.models:
-                model, record = train_one(name, seed, x, y, args)
-                acc = test_accuracy(model, xt, yt)
-                run = {"model": name, "train_images": size, "seed": seed, "epochs": round(args.steps * args.batch_size
-                                                                                        / size, 2),
-                       "test_acc": round(acc, 4), **record}
-                runs.append(run)
-                print(f"{name} {size:6d} images seed {seed}: test accuracy {acc:.4f}, "
-                      f"{record['train_seconds']:.0f} s ({time.perf_counter() - wall:.0f} s so far)", flush=True)
-                if seed == args.seeds[0] and size in (min(args.sizes), max(args.sizes)):
-                    stored = build(name, record["mean"], record["std"], args)
-                    stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
-                                            for k, v in model.state_dict().items()})
-                    log = {"model": name, "builder": "scripts/vit_vs_cnn.py build()",
-                           "config": {"width": args.width, "vit_dim": args.vit_dim, "vit_depth": args.vit_depth,
-                                      "vit_heads": args.vit_heads},
-                           "parameters": params[name], "train_images": size, "seed": seed, "steps": args.steps,
-                           "mean": record["mean"], "std": record["std"],
-                           "test_acc": round(test_accuracy(stored.eval(), xt, yt), 4), "test_images": len(yt),
-                           "data": train.source}
-                    save_checkpoint(model, log, f"vit_vs_cnn_{name}_{size}", args.out)
-                write_log(out, args, params, train.source, len(yt), runs, wall, complete=False)
-    write_log(out, args, params, train.source, len(yt), runs, wall, complete=True)
+
+    def one(job):
+        seed, size, name = job
+        x, y = pixels(train.x[subsets[size]]), torch.from_numpy(train.y[subsets[size]]).long()
+        model, record = train_one(name, seed, x, y, args)
+        acc = test_accuracy(model, xt, yt)
+        run = {"model": name, "train_images": size, "seed": seed, "epochs": round(args.steps * args.batch_size
+                                                                                / size, 2),
+               "test_acc": round(acc, 4), **record}
+        print(f"{name} {size:6d} images seed {seed}: test accuracy {acc:.4f}, "
+              f"{record['train_seconds']:.0f} s ({time.perf_counter() - wall:.0f} s so far)", flush=True)
+        if seed == args.seeds[0] and size in (min(args.sizes), max(args.sizes)):
+            stored = build(name, record["mean"], record["std"], args)
+            stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                                    for k, v in model.state_dict().items()})
+            log = {"model": name, "builder": "scripts/vit_vs_cnn.py build()",
+                   "config": {"width": args.width, "vit_dim": args.vit_dim, "vit_depth": args.vit_depth,
+                              "vit_heads": args.vit_heads},
+                   "parameters": params[name], "train_images": size, "seed": seed, "steps": args.steps,
+                   "mean": record["mean"], "std": record["std"],
+                   "test_acc": round(test_accuracy(stored.eval(), xt, yt), 4), "test_images": len(yt),
+                   "data": train.source}
+            save_checkpoint(model, log, f"vit_vs_cnn_{name}_{size}", args.out)   # by the process that trained it
+        if dist_info.world_size == 1:       # one process: rewrite the log after every run
+            runs.append(run)
+            write_log(out, args, params, train.source, len(yt), runs, wall, complete=False)
+        return run
+
+    jobs = [(seed, size, name) for seed in args.seeds for size in args.sizes for name in args.models]
+    runs = run_sharded(one, jobs)           # in one process: every run in this order
+    if not is_main():
+        teardown()
+        return
+    write_log(out, args, params, train.source, len(yt), runs, wall, complete=True, world_size=dist_info.world_size)
     print(f"wrote {out} ({time.perf_counter() - wall:.0f} s)")
+    teardown()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from helpers.torch.distributed import (
     is_main,
     print0,
     rank,
+    run_sharded,
     setup,
     shard,
     shard_loader,
@@ -185,6 +186,21 @@ def test_ddp_gradients_equal_single_process_gradients(tmp_path):
     assert info2["syncbn"] == "ok" or "GPU" in info2["syncbn"]
 
 
+def test_run_sharded_without_a_group_is_a_plain_loop_in_order():
+    calls = []
+
+    def fn(job):
+        calls.append(job)
+        return {"job": job, "square": job * job}
+
+    assert run_sharded(fn, iter([3, 1, 2])) == [{"job": 3, "square": 9}, {"job": 1, "square": 1},
+                                                {"job": 2, "square": 4}]
+    assert calls == [3, 1, 2]                      # every job, once, in the given order
+    assert run_sharded(fn, []) == []
+    with pytest.raises(ValueError, match="callable"):
+        run_sharded("fn", [1])
+
+
 def test_script_helpers_without_a_group_change_nothing():
     assert not is_distributed() and (rank(), world_size()) == (0, 1)
     model = nn.Linear(3, 2)
@@ -240,12 +256,13 @@ SCRIPT_WORKER = textwrap.dedent("""
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
-    from helpers.torch.distributed import (ddp, gather, is_main, rank, setup, shard, shard_loader, teardown, unwrap,
-                                           world_size)
+    from helpers.torch.distributed import (ddp, gather, is_main, rank, run_sharded, setup, shard, shard_loader,
+                                           teardown, unwrap, world_size)
     from helpers.torch.training import fit
     info = setup("gloo")
     torch.set_num_threads(1)
     out = {"rank": rank(), "world": world_size(), "shard": shard(range(5)), "gather": gather(("r", rank()))}
+    out["run_sharded"] = run_sharded(lambda job: [job, rank()], [10, 11, 12, 13, 14])
     ds = TensorDataset(torch.arange(12))
     sharded = shard_loader(DataLoader(ds, batch_size=4, shuffle=True), seed=3)
     out["batches"] = [b[0].tolist() for b in sharded]
@@ -289,6 +306,8 @@ def test_script_helpers_inside_two_gloo_processes(gloo_run):
     assert (r0["rank"], r0["world"], r1["rank"], r1["world"]) == (0, 2, 1, 2)
     assert r0["shard"] == [0, 2, 4] and r1["shard"] == [1, 3]
     assert r0["gather"] == r1["gather"] == [["r", 0], ["r", 1]]
+    # every job once, job i on rank i % 2, all results in job order on both ranks
+    assert r0["run_sharded"] == r1["run_sharded"] == [[10, 0], [11, 1], [12, 0], [13, 1], [14, 0]]
     for key in ("batches", "batches_epoch1"):
         assert [len(b) for b in r0[key]] == [len(b) for b in r1[key]] == [2, 2, 2]   # global batch 4 = 2 x 2
         seen = sum(r0[key], []) + sum(r1[key], [])

@@ -2,7 +2,10 @@
 
 Tiny settings: a depth-8, width-4 CIFAR ResNet for one epoch on 512 images (one model trained data-parallel),
 and one regularization-sweep run per seed (independent runs dealt out over the processes, whose results must
-equal a plain run's). Everything is written to a temporary folder, never to book/lessons/checkpoints.
+equal a plain run's). One more smoke run stands for the sweeps that deal out their seeds or settings with
+:func:`helpers.torch.distributed.run_sharded` (one torchrun test per script would cost too much CI time): the
+Catch policy's two seeds, the cheapest of them (the ResNet test covers the data-parallel trainers' pattern).
+Everything is written to a temporary folder, never to book/lessons/checkpoints.
 """
 
 import importlib.util
@@ -28,6 +31,7 @@ RESNET_ARGS = ["--depth", "8", "--width", "4", "--epochs", "1", "--limit", "512"
                "--threads", "1"]
 SWEEP_ARGS = ["--epochs", "2", "--seeds", "0,1", "--per-class", "10", "--methods", "none", "--width", "8",
               "--threads", "1"]
+CATCH_ARGS = ["--iterations", "3", "--games", "8", "--seeds", "0,1", "--eval-episodes", "10", "--threads", "1"]
 TIMING = ("seconds", "wall_seconds", "machine", "world_size")
 
 
@@ -128,3 +132,23 @@ def test_regularization_sweep_under_torchrun_equals_a_plain_run(tmp_path, monkey
     state2, _ = load_checkpoint("regularization_none", two)
     state1, _ = load_checkpoint("regularization_none", one)
     assert state2.keys() == state1.keys() and all(torch.equal(state2[k], state1[k]) for k in state1)
+
+
+def test_catch_seeds_under_torchrun_equal_a_plain_run(tmp_path, monkeypatch):
+    two, one = tmp_path / "two", tmp_path / "one"
+    done = _torchrun("train_catch.py", [*CATCH_ARGS, "--out", str(two)])
+    assert done.stdout.count("seed 0:") == done.stdout.count("seed 1:") == 1       # each seed run once
+    _plain("train_catch.py", [*CATCH_ARGS, "--out", str(one)], monkeypatch)
+    log2 = json.loads((two / "catch_policy.json").read_text())
+    log1 = json.loads((one / "catch_policy.json").read_text())
+    _check_run_info(log2, 2)
+    _check_run_info(log1, 1)
+
+    def results(log):
+        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in log["runs"]]
+
+    assert [r["seed"] for r in log2["runs"]] == [0, 1] and results(log2) == results(log1)
+    state2, _ = load_checkpoint("catch_policy", two)
+    state1, _ = load_checkpoint("catch_policy", one)
+    assert state2.keys() == state1.keys() and all(torch.equal(state2[k], state1[k]) for k in state1)
+

@@ -13,7 +13,8 @@ For the book's training scripts: :func:`ddp` wraps a model in ``DistributedDataP
 inside a group (and :func:`unwrap` gets the plain model back for evaluation and saving),
 :func:`shard_loader` re-serves an existing loader's dataset so that every process sees its
 share of each global batch, and :func:`shard` / :func:`gather` split a list of independent
-runs (seeds, settings) over the processes and collect their results. Outside a group each of
+runs (seeds, settings) over the processes and collect their results (:func:`run_sharded` does both,
+returning the results in the order of the runs). Outside a group each of
 them is the identity (or a one-element list), so a plain run is unchanged.
 """
 
@@ -46,6 +47,7 @@ __all__ = [
     "shard_loader",
     "shard",
     "gather",
+    "run_sharded",
 ]
 
 _BACKENDS = ("gloo", "nccl", "mpi")
@@ -256,3 +258,19 @@ def gather(obj) -> list:
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def run_sharded(fn, jobs) -> list:
+    """``[fn(job) for job in jobs]``, with the jobs dealt out over the processes and every result in job order.
+
+    Each rank calls ``fn`` on its :func:`shard` of ``jobs`` (job ``i`` runs on rank ``i % world_size``, so
+    the first job always runs on rank 0), then the results are collected with :func:`gather` and returned
+    on every rank in the order of ``jobs``. Outside a group it is exactly ``[fn(job) for job in jobs]``,
+    run in order (a plain run is unchanged). The results must be picklable inside a group; a collective
+    call: every rank must pass the same jobs.
+    """
+    if not callable(fn):
+        raise ValueError(f"fn must be callable; got {fn!r}")
+    jobs = list(jobs)
+    mine = [(i, fn(job)) for i, job in shard(enumerate(jobs))]
+    return [result for _, result in sorted((r for part in gather(mine) for r in part), key=lambda r: r[0])]
