@@ -47,3 +47,14 @@ def test_max_pool_seconds_times_both_implementations():
 def test_max_pool_seconds_rejects_a_shape_that_is_not_nchw():
     with pytest.raises(ValueError, match="N, C, H, W"):
         max_pool_seconds((8, 8))
+
+
+def test_machine_speed_reports_a_positive_rate_and_the_core_count(capsys):
+    import os
+
+    import machine_speed
+
+    assert 0 < machine_speed.matmul_gflops(n=64, repeats=3) < 1e5
+    machine_speed.main(n=64)
+    line = capsys.readouterr().out
+    assert line.startswith("machine speed: float32 matmul ") and f"on {os.cpu_count()} cores" in line

@@ -16,7 +16,8 @@ from torch import nn
 
 from helpers.checks import integer, positive_int
 
-__all__ = ["Normalize", "mnist_classifier", "cifar_cnn", "load_mnist_classifier", "mnist_normalizer"]
+__all__ = ["Normalize", "mnist_classifier", "cifar_cnn", "cifar_dropout_cnn", "load_mnist_classifier",
+           "mnist_normalizer"]
 
 
 
@@ -117,3 +118,18 @@ def cifar_cnn(width: int = 32, dropout: float = 0.0, n_classes: int = 10) -> nn.
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(4 * width * 4 * 4, n_classes))
     return nn.Sequential(*layers)
+
+
+def cifar_dropout_cnn(p: float = 0.0) -> nn.Sequential:
+    """The dropout lesson's small CIFAR-10 CNN: two conv-ReLU-maxpool stages (16, 32 filters), a 128-unit dense layer.
+
+    ``Conv(3->16) - ReLU - MaxPool - Conv(16->32) - ReLU - MaxPool - Flatten - Dropout(p) - Dense(2048->128) -
+    ReLU - Dropout(p) - Dense(128->10)``; takes (N, 3, 32, 32). The dropout layers are always there (identity
+    for ``p = 0``), so the same seed gives the same initial weights for every ``p``.
+    """
+    if not (isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p < 1):
+        raise ValueError(f"p must be a dropout probability in [0, 1); got {p!r}")
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Dropout(p), nn.Linear(32 * 8 * 8, 128), nn.ReLU(),
+                         nn.Dropout(p), nn.Linear(128, 10))

@@ -40,7 +40,7 @@ from helpers.history import History
 from helpers.torch.metrics import count_correct, model_device
 from helpers.torch.modes import ensure_training, eval_mode
 
-__all__ = ["device", "History", "train_epoch", "evaluate", "fit"]
+__all__ = ["device", "History", "train_epoch", "evaluate", "fit", "train_steps"]
 
 
 def device() -> torch.device:
@@ -180,3 +180,34 @@ def fit(model, train_loader, val_loader, epochs, optimizer, loss_fn=None, schedu
     return history
 
 
+def train_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, batch_size: int = 32,
+                lr: float = 2e-3, max_steps: int | None = None, seed: int = 0) -> nn.Module:
+    """Adam on shuffled mini-batches of in-memory tensors ``x``, ``y``; returns ``model`` (trained in place).
+
+    The batch order comes from ``torch.Generator().manual_seed(seed)`` alone, so two models trained with the
+    same ``seed`` see the same batches in the same order (the lessons' controlled comparisons rely on it).
+    ``max_steps`` stops after that many optimizer steps. No progress bar, no evaluation: the lessons
+    that compare several models call it epoch by epoch and score the model themselves.
+    """
+    y = torch.as_tensor(y)
+    if x.ndim < 2 or y.shape != (len(x),):
+        raise ValueError(f"x must be (N, ...) with N >= 1 and y (N,); got {tuple(x.shape)} and {tuple(y.shape)}")
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    if max_steps is not None:
+        max_steps = positive_int(max_steps, "max_steps")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    step = 0
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=order)
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if max_steps is not None and step >= max_steps:
+                return model
+    return model
