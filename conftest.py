@@ -44,11 +44,21 @@ def pytest_terminal_summary(terminalreporter):
         for name, seconds in sorted(_test_file_seconds.items(), key=lambda kv: -kv[1])[:15]:
             terminalreporter.write_line(f"{name}: {seconds:.1f} s")
     if _group_seconds:
-        terminalreporter.section("test time by group")
+        workers = _workers(terminalreporter.config)
+        suffix = f" (summed over {workers} workers)" if workers > 1 else ""
+        terminalreporter.section("test time by group" + suffix)
         for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
             terminalreporter.write_line(f"{name}: {seconds:.0f} s")
         record = ROOT / "_build" / "steps.tsv"
         if record.parent.exists():
             with record.open("a") as f:
                 for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
-                    f.write(f"  pytest: {name}\t{seconds:.1f}\n")
+                    f.write(f"  pytest: {name}{suffix}\t{seconds:.1f}\n")
+
+
+def _workers(config) -> int:
+    """How many pytest-xdist workers ran the tests (1 without xdist): their times add up to more than the wall time."""
+    try:
+        return max(1, int(config.getoption("numprocesses") or 1))
+    except (ValueError, TypeError):
+        return 1
