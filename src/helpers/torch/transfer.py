@@ -22,7 +22,7 @@ from helpers.checks import number, positive_int
 from helpers.torch.modes import eval_mode, preserve_mode, set_frozen_bn_eval
 
 __all__ = ["digits_to_rgb32", "freeze", "replace_head", "last_linear", "extract_features",
-           "param_groups_with_lr", "fine_tune", "linear_probe"]
+           "param_groups_with_lr", "fine_tune", "linear_probe", "small_cifar_cnn", "train_small_cnn"]
 
 
 def digits_to_rgb32(x) -> torch.Tensor:
@@ -183,3 +183,49 @@ def linear_probe(features: torch.Tensor, labels, classes: int, steps: int = 200,
             for p in head.parameters():
                 p -= lr * p.grad
     return head.eval()
+
+
+def small_cifar_cnn(n_classes: int = 5, seed: int = 0) -> nn.Sequential:
+    """The transfer lesson's from-scratch baseline: conv 32 - pool - conv 64 - pool - dense 128 - ``n_classes``.
+
+    3x3 convolutions with padding 1 and ReLU on (N, 3, 32, 32) images; the weights come from
+    ``torch.manual_seed(seed)``.
+    """
+    n_classes = positive_int(n_classes, "n_classes")
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(),
+                         nn.Linear(128, n_classes))
+
+
+def train_small_cnn(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, seed: int,
+                    n_classes: int = 5, steps: int = 300, batch_size: int = 50, lr: float = 2e-3) -> float:
+    """Train :func:`small_cifar_cnn` from scratch on few images and return its accuracy on ``(x_test, y_test)``.
+
+    ``steps`` Adam steps on batches drawn with replacement, each image shifted by up to 2 pixels
+    (:func:`helpers.torch.loaders.random_shift`) and flipped left-right with probability 1/2; the batches,
+    shifts and flips come from ``torch.Generator().manual_seed(seed)``, the weights from ``seed`` too.
+    Pixels in [0, 1], shape (N, 3, 32, 32); labels in ``0 .. n_classes - 1``.
+    """
+    from helpers.torch.loaders import random_shift
+    from helpers.torch.metrics import accuracy
+
+    y, y_test = torch.as_tensor(y), torch.as_tensor(y_test)
+    if x.ndim != 4 or x.shape[1:] != (3, 32, 32) or y.shape != (len(x),) or y_test.shape != (len(x_test),):
+        raise ValueError(f"x must be (N, 3, 32, 32) with y (N,), and y_test (len(x_test),); got {tuple(x.shape)}, "
+                         f"{tuple(y.shape)}, {tuple(y_test.shape)}")
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    model = small_cifar_cnn(n_classes, seed)
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+        xb = random_shift(x[idx], 2, gen)
+        flip = torch.rand(len(idx), generator=gen) < 0.5
+        xb[flip] = xb[flip].flip(-1)
+        loss = F.cross_entropy(model(xb), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return accuracy(model, x_test, y_test)
