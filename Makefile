@@ -28,14 +28,15 @@ test: book
 	  else echo "The site check needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; }
 	$(TIMED) "ruff" -- $(VENV)/bin/ruff check src tests tools benchmarks scripts
 	$(TIMED) "notebook provenance" -- $(PY) tools/execute_notebooks.py --check
-	@# The tests run in 2 processes of 1 thread each (mostly single-threaded: 249 s of wall time for 438 s of tests);
-	@# the notebooks run one at a time with every core, as a reader runs them (2 notebooks side by side, 1 thread
-	@# each, took 202 s against 242 s one after the other, but every lesson took 1.5x longer and results that
-	@# depend on the thread count changed).
+	@# The tests and the exercise notebooks (which use 1 thread) run in 2 processes of 1 thread each (mostly
+	@# single-threaded: 249 s of wall time for 438 s of tests); the lessons and other pages run one at a time with
+	@# every core, as a reader runs them (2 lessons side by side, 1 thread each, took 202 s against 242 s one after
+	@# the other, but every lesson took 1.5x longer and results that depend on the thread count changed).
 	CNN_BOOK_SITE=_build/html CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	  $(TIMED) "pytest: unit tests, site in a browser, Colab (2 workers)" -- \
-	  $(PY) -m pytest tests -p no:cacheprovider -n 2 --dist loadfile
-	$(TIMED) "pytest: notebooks under nbval (one at a time)" -- $(PY) -m pytest book --nbval-lax -p no:cacheprovider
+	  $(TIMED) "pytest: unit tests, site in a browser, Colab, exercises (2 workers)" -- \
+	  $(PY) -m pytest tests book/exercises --nbval-lax -p no:cacheprovider -n 2 --dist loadfile
+	$(TIMED) "pytest: lessons and other pages under nbval (one at a time)" -- \
+	  $(PY) -m pytest book --ignore=book/exercises --nbval-lax -p no:cacheprovider
 
 # Re-run every lesson top to bottom and save its outputs (do this before committing a changed lesson).
 execute: $(VENV)/.installed
