@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from helpers.data import few_shot_indices
@@ -134,3 +135,22 @@ def test_linear_probe_separates_clusters():
     assert isinstance(head, nn.Linear)
     with pytest.raises(ValueError, match="labels"):
         linear_probe(feats, y[:5], 3)
+
+
+def test_linear_probe_lbfgs_reaches_a_lower_loss_than_the_same_budget_of_gradient_descent():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(200, 20, generator=gen, dtype=torch.float64)
+    y = (x[:, :3] @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) > 0).long() + (x[:, 3] > 1).long()
+    wd = 1e-2
+
+    def loss_and_grad(head):
+        head.zero_grad()
+        loss = F.cross_entropy(head(x), y) + 0.5 * wd * (head.weight ** 2).sum()
+        loss.backward()
+        return float(loss), max(float(p.grad.abs().max()) for p in head.parameters())
+
+    gd_loss, _ = loss_and_grad(linear_probe(x, y, 3, steps=50, weight_decay=wd))
+    lb_loss, lb_grad = loss_and_grad(linear_probe(x, y, 3, steps=50, weight_decay=wd, solver="lbfgs"))
+    assert lb_loss < gd_loss and lb_grad < 1e-4              # at the minimum of the convex loss: gradient ~ 0
+    with pytest.raises(ValueError, match="solver"):
+        linear_probe(x, y, 3, solver="adam")
