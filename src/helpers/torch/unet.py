@@ -4,6 +4,9 @@
   connections can be switched off for the ablation.
 * :func:`bce_dice_loss`, :func:`random_dihedral` (flips and 90-degree rotations), :func:`images_to_tensor`
   and :func:`predict_probs` (sigmoid probabilities, optionally averaged over the 8 flips/rotations).
+* :func:`random_scale_intensity` (random zoom in/out plus gamma/contrast/brightness jitter),
+  :func:`grey_to_tensor` (for images normalized by :func:`helpers.numpy.intensity.normalize_nuclei_images`)
+  and :func:`dihedral_tta` (any image-to-map function averaged over the 8 flips/rotations).
 
 The NumPy pieces live elsewhere: IoU/Dice in :mod:`helpers.numpy.metrics`, the channel concatenation of a
 skip connection in :mod:`helpers.numpy.layers`, and the seeded DSB2018 split in :func:`helpers.data.dsb2018_split`.
@@ -18,7 +21,8 @@ from torch import nn
 from helpers.checks import positive_int
 from helpers.torch.modes import eval_mode
 
-__all__ = ["images_to_tensor", "UNet", "bce_dice_loss", "random_dihedral", "predict_probs"]
+__all__ = ["images_to_tensor", "grey_to_tensor", "UNet", "bce_dice_loss", "random_dihedral",
+           "random_scale_intensity", "dihedral_tta", "predict_probs"]
 
 
 def images_to_tensor(x) -> torch.Tensor:
@@ -27,6 +31,14 @@ def images_to_tensor(x) -> torch.Tensor:
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
         raise ValueError(f"expected uint8 images of shape (N, H, W, 3); got {x.dtype} {x.shape}")
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def grey_to_tensor(g) -> torch.Tensor:
+    """float grey images (N, H, W) -> float32 tensor (N, 1, H, W) (e.g. from ``normalize_nuclei_images``)."""
+    g = np.asarray(g)
+    if g.ndim != 3 or not np.issubdtype(g.dtype, np.floating):
+        raise ValueError(f"expected float grey images of shape (N, H, W); got {g.dtype} {g.shape}")
+    return torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32))[:, None]
 
 
 def random_dihedral(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None):
@@ -47,6 +59,63 @@ def random_dihedral(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
         xs.append(torch.rot90(xi, c % 4, (-2, -1)))
         ys.append(torch.rot90(yi, c % 4, (-2, -1)))
     return torch.stack(xs), torch.stack(ys)
+
+
+def random_scale_intensity(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+                           scale=(0.75, 1.33), gamma=(0.7, 1.4), contrast=(0.8, 1.2), brightness=0.1):
+    """Random zoom and intensity jitter per sample of images ``x`` (N, C, H, W) in [0, 1] and masks ``y`` (N, 1, H, W).
+
+    Each sample is zoomed by a factor drawn log-uniformly from ``scale`` about a random centre (bilinear;
+    pixels from outside are mirrored, the mask likewise, then re-thresholded at 0.5), then its intensities
+    become ``clip(contrast * x**gamma + brightness_shift, 0, 1)`` with ``gamma`` log-uniform in its range,
+    ``contrast`` uniform in its range and the shift uniform in ``[-brightness, brightness]``. ``scale=None``
+    or ``gamma=None`` etc. switch a part off. Returns new tensors (the mask as float 0/1).
+    """
+    if x.ndim != 4 or y.ndim != 4 or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
+        raise ValueError(f"x and y must be (N, C, H, W) with the same N, H, W; got {tuple(x.shape)}, {tuple(y.shape)}")
+    n = x.shape[0]
+
+    def draw(bounds, log=False):
+        lo, hi = (float(np.log(bounds[0])), float(np.log(bounds[1]))) if log else map(float, bounds)
+        v = lo + (hi - lo) * torch.rand(n, generator=generator)
+        return v.exp() if log else v
+
+    x, y = x.float(), y.float()
+    if scale is not None:
+        s = draw(scale, log=True)                          # > 1 zooms in
+        room = (1 - 1 / s).clamp(min=0)                    # the centre may move as far as the zoom allows
+        shift = (2 * torch.rand(n, 2, generator=generator) - 1) * room[:, None]
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
+        theta[:, :, 2] = shift
+        grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        x = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        y = (nn.functional.grid_sample(y, grid, mode="bilinear", padding_mode="reflection",
+                                       align_corners=False) > 0.5).float()
+    if gamma is not None:
+        x = x.clamp(min=0).pow(draw(gamma, log=True)[:, None, None, None])
+    if contrast is not None:
+        x = x * draw(contrast)[:, None, None, None]
+    if brightness:
+        x = x + draw((-brightness, brightness))[:, None, None, None]
+    return x.clamp(0, 1), y
+
+
+def dihedral_tta(fn, x: torch.Tensor) -> torch.Tensor:
+    """The mean over the 8 flips/90-degree rotations g of ``g^-1(fn(g(x)))``; ``fn`` maps (N, C, H, W) to (N, K, H, W).
+
+    Test-time augmentation: each transformed prediction is transformed back before averaging, so for
+    an ``fn`` that commutes with flips and rotations (an equivariant one) the result equals ``fn(x)``.
+    """
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"dihedral_tta needs square images (N, C, H, W); got {tuple(x.shape)}")
+    acc = 0
+    for c in range(8):
+        t = x.flip(-1) if c >= 4 else x
+        t = torch.rot90(t, c % 4, (-2, -1))
+        p = torch.rot90(fn(t), -(c % 4), (-2, -1))
+        acc = acc + (p.flip(-1) if c >= 4 else p)
+    return acc / 8
 
 
 # ----------------------------------------------------------------------------- model and loss
@@ -134,12 +203,5 @@ def _predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int, tta: bool
         if not tta:
             out.append(torch.sigmoid(model(xb))[:, 0])
             continue
-        acc = 0
-        for c in range(8):
-            t = xb.flip(-1) if c >= 4 else xb
-            t = torch.rot90(t, c % 4, (-2, -1))
-            p = torch.sigmoid(model(t))
-            p = torch.rot90(p, -(c % 4), (-2, -1))
-            acc = acc + (p.flip(-1) if c >= 4 else p)
-        out.append((acc / 8)[:, 0])
+        out.append(dihedral_tta(lambda t: torch.sigmoid(model(t)), xb)[:, 0])
     return torch.cat(out).numpy()

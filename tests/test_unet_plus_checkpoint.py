@@ -1,0 +1,72 @@
+"""The committed improved U-Net (``unet_dsb2018_plus``) loads into today's code and reaches the test scores
+its log reports, with the logged preprocessing, test-time augmentation and validation threshold."""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import data
+from helpers.committed_files import checkpoint_dir
+from helpers.data import dsb2018_split
+from helpers.numpy.intensity import normalize_nuclei_images
+from helpers.numpy.metrics import pixel_iou, threshold_averaged_mean_iou
+from helpers.torch.checkpoints import load_checkpoint
+from helpers.torch.params import count_params
+from helpers.torch.unet import UNet, grey_to_tensor, images_to_tensor, predict_probs
+
+NAME = "unet_dsb2018_plus"
+
+
+def _have_dsb2018():
+    try:
+        data.load_dsb2018()
+    except data.DataUnavailableError:
+        return False
+    return True
+
+
+def _model():
+    state, log = load_checkpoint(NAME)
+    m = log["model"]
+    model = UNet(in_channels=m["in_channels"], width=m["width"], depth=m["depth"], skips=m["skips"])
+    model.load_state_dict(state)  # strict: every name and shape must match today's model
+    return model.eval(), log
+
+
+def test_plus_checkpoint_is_small_and_matches_its_log():
+    model, log = _model()
+    assert (checkpoint_dir() / f"{NAME}.pt").stat().st_size < 5e6
+    assert count_params(model) == log["model"]["parameters"]
+    assert len(log["history"]["val_iou"]) == log["args"]["epochs"]
+    assert log["split"] == {"train": 465, "val": 100, "test": 99}
+    assert log["args"]["seed"] == 0 and log["machine"]["threads"] == 1
+    for name, s in log["test_metrics"].items():
+        assert s["low"] <= s["value"] <= s["high"], name
+
+
+def test_seed_summary_agrees_with_the_seed_0_log():
+    _, log = _model()
+    summary = json.loads((checkpoint_dir() / f"{NAME}_seeds.json").read_text())
+    seed0 = next(r for r in summary["runs"] if r["seed"] == 0)
+    for name, s in log["test_metrics"].items():
+        assert seed0["test_metrics"][name] == s
+        values = [r["test_metrics"][name]["value"] for r in summary["runs"]]
+        assert summary["mean"][name] == pytest.approx(np.mean(values), abs=1e-5)
+        assert summary["sd"][name] == pytest.approx(np.std(values, ddof=1), abs=1e-5)
+
+
+@pytest.mark.skipif(not _have_dsb2018(), reason="set CNN_BOOK_DATA to the offline data folder")
+def test_plus_checkpoint_reaches_the_reported_test_scores():
+    model, log = _model()
+    ds = data.load_dsb2018()
+    test = dsb2018_split(len(ds), seed=0)["test"]
+    images = ds.x[test]
+    x = grey_to_tensor(normalize_nuclei_images(images)) if log["args"]["normalize"] else images_to_tensor(images)
+    probs = predict_probs(model, x, batch_size=16, tta=log["tta"])   # small batches: faster on one thread
+    truth = ds.y[test]
+    reported = log["test_metrics"]
+    assert threshold_averaged_mean_iou(probs, truth) == pytest.approx(
+        reported["threshold_averaged_mean_iou"]["value"], abs=1e-3)
+    assert pixel_iou(probs > log["threshold"], truth) == pytest.approx(
+        reported["foreground_pixel_iou"]["value"], abs=1e-3)
