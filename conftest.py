@@ -35,6 +35,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter):
+    if hasattr(terminalreporter.config, "workerinput"):   # a pytest-xdist worker: the controller reports
+        return
     if _notebook_seconds:
         terminalreporter.section("notebook execution times")
         for name, seconds in sorted(_notebook_seconds.items()):
