@@ -19,7 +19,6 @@ torchrun the runs (p x seed, independent) are dealt out over the processes, each
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -27,9 +26,9 @@ import numpy as np
 import torch
 
 from helpers.data import load_cifar10
-from helpers.machine import default_threads, machine_info
+from helpers.machine import default_threads
 from helpers.seeding import seed_everything
-from helpers.torch.checkpoints import checkpoint_dir
+from helpers.torch.checkpoints import checkpoint_dir, save_sweep_log
 from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.metrics import accuracy
 from helpers.torch.models import cifar_dropout_cnn
@@ -83,18 +82,8 @@ def main(argv=None):
 
     runs = run_sharded(one, [(p, seed) for p in args.ps for seed in args.seeds])
     if is_main():
-        summary = {
-            "args": {k: v for k, v in vars(args).items() if k != "out"},
-            "data": {"source": source, "train_images": len(x_tr), "test_images": len(x_te)},
-            "runs": runs,
-            "wall_seconds": round(time.perf_counter() - wall, 1),
-            "machine": machine_info(),
-            "world_size": dist_info.world_size,
-        }
-        args.out.mkdir(parents=True, exist_ok=True)
-        out = args.out / "dropout_sweep.json"
-        out.write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"wrote {out} ({summary['wall_seconds']:.0f} s)")
+        save_sweep_log("dropout_sweep", args, {"source": source, "train_images": len(x_tr), "test_images": len(x_te)},
+                       runs, wall, dist_info.world_size, args.out)
     teardown()
 
 

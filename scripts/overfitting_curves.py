@@ -16,16 +16,15 @@ among the processes on this machine; under torchrun the runs are dealt out over 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from helpers.data import load_cifar10
-from helpers.machine import default_threads, machine_info
+from helpers.machine import default_threads
 from helpers.seeding import seed_everything
-from helpers.torch.checkpoints import checkpoint_dir
+from helpers.torch.checkpoints import checkpoint_dir, save_sweep_log
 from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.loaders import image_loaders
 from helpers.torch.models import cifar_cnn
@@ -65,18 +64,8 @@ def main(argv=None):
 
     runs = run_sharded(one, [(augment, seed) for augment in (False, True) for seed in args.seeds])
     if is_main():
-        summary = {
-            "args": {k: v for k, v in vars(args).items() if k != "out"},
-            "data": {"source": train_set.source, "train_images": 2000, "val_images": 500},
-            "runs": runs,
-            "wall_seconds": round(time.perf_counter() - wall, 1),
-            "machine": machine_info(),
-            "world_size": dist_info.world_size,
-        }
-        args.out.mkdir(parents=True, exist_ok=True)
-        out = args.out / "overfitting_curves.json"
-        out.write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"wrote {out} ({summary['wall_seconds']:.0f} s)")
+        save_sweep_log("overfitting_curves", args, {"source": train_set.source, "train_images": 2000,
+                                                    "val_images": 500}, runs, wall, dist_info.world_size, args.out)
     teardown()
 
 

@@ -16,16 +16,15 @@ seed=0)`` test images (1,000). Every run is :func:`helpers.torch.transfer.train_
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from helpers.data import class_subset, few_shot_indices, load_cifar10
-from helpers.machine import default_threads, machine_info
+from helpers.machine import default_threads
 from helpers.seeding import seed_everything
-from helpers.torch.checkpoints import checkpoint_dir
+from helpers.torch.checkpoints import checkpoint_dir, save_sweep_log
 from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.transfer import train_small_cnn
 
@@ -63,18 +62,9 @@ def main(argv=None):
 
     runs = run_sharded(one, [(n, seed) for n in args.shots for seed in args.seeds])
     if is_main():
-        summary = {
-            "args": {k: v for k, v in vars(args).items() if k != "out"},
-            "data": {"source": t_train.source, "classes": TARGET, "test_images": len(x_test)},
-            "runs": runs,
-            "wall_seconds": round(time.perf_counter() - wall, 1),
-            "machine": machine_info(),
-            "world_size": dist_info.world_size,
-        }
-        args.out.mkdir(parents=True, exist_ok=True)
-        out = args.out / "transfer_baselines.json"
-        out.write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"wrote {out} ({summary['wall_seconds']:.0f} s)")
+        save_sweep_log("transfer_baselines", args, {"source": t_train.source, "classes": TARGET,
+                                                    "test_images": len(x_test)}, runs, wall, dist_info.world_size,
+                       args.out)
     teardown()
 
 

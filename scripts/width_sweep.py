@@ -19,16 +19,15 @@ the test accuracy and the seconds per epoch, plus the wall time, the machine and
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from helpers.data import load_cifar10
-from helpers.machine import default_threads, machine_info
+from helpers.machine import default_threads
 from helpers.seeding import seed_everything
-from helpers.torch.checkpoints import checkpoint_dir
+from helpers.torch.checkpoints import checkpoint_dir, save_sweep_log
 from helpers.torch.distributed import is_main, run_sharded, setup, teardown
 from helpers.torch.loaders import image_loaders
 from helpers.torch.models import cifar_cnn
@@ -76,18 +75,8 @@ def main(argv=None):
     for (width, _), (run, _) in zip(jobs, done, strict=True):
         runs[str(width)].append(run)
     info = done[-1][1]                              # the data description (the same for every run)
-    summary = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
-        "data": {"source": info["source"], "sizes": info["sizes"]},
-        "runs": runs,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
-        "machine": machine_info(),
-        "world_size": dist_info.world_size,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / "width_sweep.json"
-    out.write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"wrote {out} ({summary['wall_seconds']:.0f} s)")
+    save_sweep_log("width_sweep", args, {"source": info["source"], "sizes": info["sizes"]}, runs, wall,
+                   dist_info.world_size, args.out)
     teardown()
 
 

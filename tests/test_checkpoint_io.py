@@ -74,3 +74,21 @@ def test_load_log_downloads_from_the_repository_outside_a_checkout(tmp_path, mon
         assert not (tmp_path / "data" / "checkpoints" / "sweep_only_served.pt").exists()  # a log has no weights
     finally:
         httpd.shutdown()
+
+
+def test_save_sweep_log_writes_the_standard_log_that_load_log_reads(tmp_path):
+    import argparse
+    import time
+    from pathlib import Path
+
+    from helpers.torch.checkpoints import load_log, save_sweep_log
+
+    args = argparse.Namespace(seeds=[0, 1], data_file=Path("/x/y.npz"), out=tmp_path)
+    started = time.perf_counter() - 2.0
+    path = save_sweep_log("toy_sweep", args, {"source": "toy"}, [{"seed": 0}, {"seed": 1}], started, 2, tmp_path)
+    log = load_log("toy_sweep", tmp_path)
+    assert path == tmp_path / "toy_sweep.json"
+    assert list(log) == ["args", "data", "runs", "wall_seconds", "machine", "world_size"]
+    assert log["args"] == {"seeds": [0, 1], "data_file": "/x/y.npz"}                 # no "out"; paths as text
+    assert log["runs"] == [{"seed": 0}, {"seed": 1}] and log["world_size"] == 2
+    assert 2.0 <= log["wall_seconds"] < 60 and {"cpus", "torch", "threads"} <= set(log["machine"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from helpers.committed_files import check_name, checkpoint_dir, locate
 
-__all__ = ["checkpoint_dir", "load_checkpoint", "load_log", "save_checkpoint"]
+__all__ = ["checkpoint_dir", "load_checkpoint", "load_log", "save_checkpoint", "save_sweep_log"]
 
 _SUFFIXES = (".json", ".pt")
 
@@ -68,3 +68,35 @@ def save_checkpoint(model, log: dict, name: str, folder: Path | str | None = Non
     torch.save(state, where / f"{name}.pt")
     (where / f"{name}.json").write_text(json.dumps(log, indent=1) + "\n")
     return where / f"{name}.pt"
+
+
+def save_sweep_log(name: str, args, data: dict, runs, started: float, world_size: int,
+                   folder: Path | str | None = None) -> Path:
+    """Write a sweep script's log ``<name>.json`` (no weights; read it back with :func:`load_log`); returns its path.
+
+    The log holds, in this order: ``args`` (the script's ``argparse.Namespace`` without ``out``, paths as
+    strings), ``data`` (where the data came from), ``runs``, ``wall_seconds`` since ``started`` (a
+    ``time.perf_counter()`` value), ``machine`` (:func:`helpers.machine.machine_info`) and ``world_size``
+    (processes of the run). ``folder`` defaults to the checkout's ``book/lessons/checkpoints``.
+    """
+    import time
+
+    from helpers.machine import machine_info
+
+    name = _check_name(name)
+    if folder is None and checkpoint_dir() is None:
+        raise ValueError("outside a checkout of the book, pass the folder to save the log in")
+    log = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
+        "data": data,
+        "runs": runs,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "machine": machine_info(),
+        "world_size": world_size,
+    }
+    where = Path(folder) if folder is not None else checkpoint_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    out = where / f"{name}.json"
+    out.write_text(json.dumps(log, indent=1) + "\n")
+    print(f"wrote {out} ({log['wall_seconds']:.0f} s)")
+    return out
