@@ -11,7 +11,7 @@ TIMED := $(PYTHON) tools/timed.py
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(TIMED) "install (venv, requirements)" -- sh -c '$(PYTHON) -m venv $(VENV) && \
-	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -r requirements.txt'
+	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet --no-compile -r requirements.txt'
 	touch $@
 
 book: $(VENV)/.installed

@@ -168,3 +168,19 @@ def test_contrast_stretch_maps_percentiles_to_0_and_1():
     assert (plots.contrast_stretch(np.full((3, 3), 0.4)) == 0).all()   # a flat image stays flat
     with pytest.raises(ValueError, match="percentiles"):
         plots.contrast_stretch(dark, 50, 50)
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with seeding.torch_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), seeding.torch_threads(other):   # restored when the block raises too
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive int"), seeding.torch_threads(bad):
+            pass

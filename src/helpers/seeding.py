@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import random
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["seed_everything"]
+__all__ = ["seed_everything", "torch_threads"]
 
 
 def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Generator:
@@ -38,3 +39,22 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Gene
         if threads is not None:
             torch.set_num_threads(threads)
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run the ``with`` block on ``threads`` PyTorch intra-op threads, then restore the previous count.
+
+    For rerunning a logged experiment on the thread count its script used (a float sum split over a
+    different number of threads can round differently).
+    """
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -22,7 +22,8 @@ from helpers.checks import number, positive_int
 from helpers.torch.modes import eval_mode, preserve_mode, set_frozen_bn_eval
 
 __all__ = ["digits_to_rgb32", "freeze", "replace_head", "last_linear", "extract_features",
-           "param_groups_with_lr", "fine_tune", "linear_probe", "small_cifar_cnn", "train_small_cnn"]
+           "param_groups_with_lr", "fine_tune", "linear_probe", "small_cifar_cnn", "train_small_cnn",
+           "pretrained_cifar_resnet", "transfer_run"]
 
 
 def digits_to_rgb32(x) -> torch.Tensor:
@@ -217,33 +218,99 @@ def small_cifar_cnn(n_classes: int = 5, seed: int = 0) -> nn.Sequential:
 
 
 def train_small_cnn(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, seed: int,
-                    n_classes: int = 5, steps: int = 300, batch_size: int = 50, lr: float = 2e-3) -> float:
-    """Train :func:`small_cifar_cnn` from scratch on few images and return its accuracy on ``(x_test, y_test)``.
+                    n_classes: int = 5, steps: int = 300, batch_size: int = 50, lr: float = 2e-3,
+                    model=None, flip: bool = True) -> float:
+    """Train a small CNN from scratch on few images and return its accuracy on ``(x_test, y_test)``.
 
     ``steps`` Adam steps on batches drawn with replacement, each image shifted by up to 2 pixels
-    (:func:`helpers.torch.loaders.random_shift`) and flipped left-right with probability 1/2; the batches,
-    shifts and flips come from ``torch.Generator().manual_seed(seed)``, the weights from ``seed`` too.
-    Pixels in [0, 1], shape (N, 3, 32, 32); labels in ``0 .. n_classes - 1``.
+    (:func:`helpers.torch.loaders.random_shift`) and, with ``flip``, flipped left-right with probability
+    1/2; the batches, shifts and flips come from ``torch.Generator().manual_seed(seed)``.
+    The network is :func:`small_cifar_cnn` (weights from ``seed``; pixels in [0, 1], shape
+    (N, 3, 32, 32), labels in ``0 .. n_classes - 1``), or ``model()`` called after
+    ``torch.manual_seed(seed)`` for another architecture (any (N, C, H, W) input it accepts).
     """
     from helpers.torch.loaders import random_shift
     from helpers.torch.metrics import accuracy
 
     y, y_test = torch.as_tensor(y), torch.as_tensor(y_test)
-    if x.ndim != 4 or x.shape[1:] != (3, 32, 32) or y.shape != (len(x),) or y_test.shape != (len(x_test),):
-        raise ValueError(f"x must be (N, 3, 32, 32) with y (N,), and y_test (len(x_test),); got {tuple(x.shape)}, "
+    shape_ok = x.ndim == 4 and (model is not None or x.shape[1:] == (3, 32, 32))
+    if not shape_ok or y.shape != (len(x),) or y_test.shape != (len(x_test),):
+        expected = "(N, C, H, W)" if model is not None else "(N, 3, 32, 32)"
+        raise ValueError(f"x must be {expected} with y (N,), and y_test (len(x_test),); got {tuple(x.shape)}, "
                          f"{tuple(y.shape)}, {tuple(y_test.shape)}")
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
-    model = small_cifar_cnn(n_classes, seed)
+    if model is None:
+        model = small_cifar_cnn(n_classes, seed)
+    else:
+        torch.manual_seed(seed)
+        model = model()
     gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), generator=gen)
         xb = random_shift(x[idx], 2, gen)
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        xb[flip] = xb[flip].flip(-1)
+        if flip:
+            flipped = torch.rand(len(idx), generator=gen) < 0.5
+            xb[flipped] = xb[flipped].flip(-1)
         loss = F.cross_entropy(model(xb), y[idx])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return accuracy(model, x_test, y_test)
+
+
+def pretrained_cifar_resnet(init: str = "pretrained") -> nn.Module:
+    """The committed CIFAR-10 ResNet-20 taking pixels in [0, 1]: its weights, or the same network with random weights.
+
+    ``init="pretrained"`` loads the committed checkpoint (a fresh copy on every call); ``init="random"``
+    builds ``Normalize`` (the checkpoint's CIFAR-10 mean and std) + ``CifarResNet(20, width=16)`` from
+    PyTorch's current random state.
+    """
+    from collections import OrderedDict
+
+    from helpers.torch.models import Normalize
+    from helpers.torch.resnet import CifarResNet, load_cifar_resnet
+
+    if init not in ("pretrained", "random"):
+        raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
+    if init == "pretrained":
+        return load_cifar_resnet(pixel_input=True)[0]
+    with torch.random.fork_rng(devices=[]):            # reading the log builds a network: keep the random state
+        log = load_cifar_resnet()[1]
+    return nn.Sequential(OrderedDict(normalize=Normalize(log["data"]["mean"], log["data"]["std"]),
+                                     net=CifarResNet(20, width=16)))
+
+
+def transfer_run(x: torch.Tensor, y, x_test: torch.Tensor, y_test, init: str = "pretrained", trainable=None,
+                 head_lr: float = 0.05, backbone_lr: float = 0.01, steps: int = 80, batch_size: int = 25,
+                 seed: int = 0, classes: int = 10) -> dict:
+    """One trained variant of the transfer lesson: ResNet-20, a new ``classes``-way head, SGD, accuracy on the test set.
+
+    ``torch.manual_seed(seed)``, then :func:`pretrained_cifar_resnet` (``init``), :func:`replace_head` (seeded),
+    :func:`freeze` except ``trainable`` (``None``: everything trains), SGD with momentum 0.9 and weight decay
+    5e-4 at ``head_lr`` for the head and ``backbone_lr`` for the rest (one rate, ``head_lr``, for random
+    weights: nothing to preserve), :func:`fine_tune` for ``steps`` batches of ``batch_size`` (seeded).
+    Returns ``acc`` (on ``x_test, y_test``), ``trainable`` (parameters), ``seconds`` (training) and
+    ``loss`` (mean of the last 5 steps).
+    """
+    import time
+
+    from helpers.torch.metrics import accuracy
+    from helpers.torch.params import count_params
+
+    torch.manual_seed(seed)
+    model = pretrained_cifar_resnet(init)
+    if init == "random":
+        backbone_lr = head_lr
+    replace_head(model, classes, seed=seed)
+    if trainable is not None:
+        freeze(model, except_=trainable)
+    optimizer = torch.optim.SGD(param_groups_with_lr(model, {"net.head": head_lr}, default=backbone_lr),
+                                momentum=0.9, weight_decay=5e-4)
+    start = time.perf_counter()
+    losses = fine_tune(model, x, y, optimizer, steps=steps, batch_size=batch_size, seed=seed)
+    seconds = time.perf_counter() - start
+    return {"acc": accuracy(model, x_test, torch.as_tensor(y_test)),
+            "trainable": count_params(model, trainable_only=True), "seconds": seconds,
+            "loss": float(np.mean(losses[-5:]))}
