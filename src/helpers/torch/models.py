@@ -17,7 +17,7 @@ from torch import nn
 from helpers.checks import integer, positive_int
 
 __all__ = ["Normalize", "mnist_classifier", "cifar_cnn", "cifar_dropout_cnn", "load_mnist_classifier",
-           "mnist_normalizer"]
+           "mnist_normalizer", "DEEP_MLP_ACTIVATIONS", "deep_mlp"]
 
 
 
@@ -133,3 +133,32 @@ def cifar_dropout_cnn(p: float = 0.0) -> nn.Sequential:
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Dropout(p), nn.Linear(32 * 8 * 8, 128), nn.ReLU(),
                          nn.Dropout(p), nn.Linear(128, 10))
+
+
+# activation name -> (module constructor, the initialization made for it)
+DEEP_MLP_ACTIVATIONS = {"sigmoid": (nn.Sigmoid, "xavier"), "tanh": (nn.Tanh, "xavier"), "ReLU": (nn.ReLU, "he"),
+                        "LeakyReLU": (lambda: nn.LeakyReLU(0.01), "he"), "GELU": (nn.GELU, "he")}
+
+
+def deep_mlp(activation: str, depth: int = 10, width: int = 128, n_in: int = 784, n_classes: int = 10) -> nn.Sequential:
+    """A plain multilayer perceptron for the activation-and-depth experiment: ``depth`` hidden layers of ``width``.
+
+    Each hidden layer is ``Linear`` then the activation (a key of :data:`DEEP_MLP_ACTIVATIONS`); weights
+    Xavier-normal for sigmoid and tanh, He-normal (``nonlinearity="relu"``) for the ReLU family, biases 0,
+    from PyTorch's current random state; a final ``Linear(width, n_classes)`` with PyTorch's default init.
+    """
+    if activation not in DEEP_MLP_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {list(DEEP_MLP_ACTIVATIONS)}, got {activation!r}")
+    depth, width = positive_int(depth, "depth"), positive_int(width, "width")
+    act, init = DEEP_MLP_ACTIVATIONS[activation]
+    layers, size = [], positive_int(n_in, "n_in")
+    for _ in range(depth):
+        linear = nn.Linear(size, width)
+        if init == "xavier":
+            nn.init.xavier_normal_(linear.weight)
+        else:
+            nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+        nn.init.zeros_(linear.bias)
+        layers += [linear, act()]
+        size = width
+    return nn.Sequential(*layers, nn.Linear(size, positive_int(n_classes, "n_classes")))

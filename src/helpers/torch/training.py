@@ -40,7 +40,7 @@ from helpers.history import History
 from helpers.torch.metrics import count_correct, model_device
 from helpers.torch.modes import ensure_training, eval_mode
 
-__all__ = ["device", "History", "train_epoch", "evaluate", "fit", "train_steps"]
+__all__ = ["device", "History", "train_epoch", "evaluate", "fit", "train_steps", "train_deep_mlp"]
 
 
 def device() -> torch.device:
@@ -211,3 +211,45 @@ def train_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int 
             if max_steps is not None and step >= max_steps:
                 return model
     return model
+
+
+def train_deep_mlp(activation: str, depth: int, x_train: torch.Tensor, y_train, x_test: torch.Tensor, y_test,
+                   seed: int, epochs: int = 5, lr: float = 0.05, batch_size: int = 128) -> dict:
+    """One run of the activation-and-depth experiment: gradients at initialization, SGD training, dead units.
+
+    ``torch.manual_seed(seed)``, then :func:`helpers.torch.models.deep_mlp` (``activation``, ``depth``); one
+    backward pass of the cross-entropy on the first 256 training images records every layer's weight-gradient
+    norm (:func:`helpers.torch.resnet.gradient_norms`, input side first); then ``epochs`` epochs of SGD
+    (momentum 0.9) on mini-batches of a reshuffle from ``torch.Generator().manual_seed(seed)``. Returns
+    ``acc`` (test accuracy), ``grads`` (the norms) and ``dead``: the mean over hidden layers of the fraction of
+    units whose activation is <= 0 for every test image. Inputs are flat: ``x`` of shape (N, 784).
+    """
+    from helpers.torch.models import deep_mlp
+    from helpers.torch.resnet import gradient_norms
+
+    y_train, y_test = torch.as_tensor(y_train), torch.as_tensor(y_test)
+    if x_train.ndim != 2 or y_train.shape != (len(x_train),) or x_test.ndim != 2 or y_test.shape != (len(x_test),):
+        raise ValueError(f"x_train and x_test must be flat (N, features) with labels (N,); got {tuple(x_train.shape)}, "
+                         f"{tuple(y_train.shape)}, {tuple(x_test.shape)}, {tuple(y_test.shape)}")
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    torch.manual_seed(seed)
+    model = deep_mlp(activation, depth, n_in=x_train.shape[1])
+    model.zero_grad()
+    nn.functional.cross_entropy(model(x_train[:256]), y_train[:256]).backward()
+    grads = [g for _, g in gradient_norms(model)]
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):
+            loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        acc = float((model(x_test).argmax(1) == y_test).float().mean())
+        h, never_positive = x_test, []
+        for module in model:
+            h = module(h)
+            if not isinstance(module, nn.Linear):
+                never_positive.append((h <= 0).all(dim=0).float().mean().item())
+    return {"acc": acc, "grads": grads, "dead": float(sum(never_positive) / len(never_positive))}
