@@ -18,7 +18,7 @@ from helpers.checks import positive_int
 from helpers.numpy.metrics import confusion_matrix
 
 __all__ = ["precision_recall_f1", "balanced_accuracy", "top_k_accuracy", "roc_curve", "roc_auc",
-           "precision_recall_curve", "average_precision"]
+           "precision_recall_curve", "average_precision", "imbalance_scores", "logit_adjusted_predictions"]
 
 _AVERAGES = (None, "macro", "micro", "weighted")
 
@@ -150,3 +150,38 @@ def average_precision(labels, scores) -> float:
     """
     precision, recall, _ = precision_recall_curve(labels, scores)
     return float(-np.sum(np.diff(recall) * precision[:-1]))
+
+
+def imbalance_scores(preds, labels, prior, minority, n_classes: int) -> dict:
+    """The imbalance lesson's named metrics of one set of predictions (floats, in this order).
+
+    ``accuracy (balanced test set)``: plain accuracy on ``labels``; ``accuracy on the training distribution``:
+    the per-class recalls weighted by ``prior`` (the accuracy the classifier would have on data drawn with the
+    training frequencies); ``minority recall (mean of ...)``: the mean recall of the ``minority`` classes;
+    ``macro-F1``; ``balanced accuracy``.
+    """
+    n_classes = positive_int(n_classes, "n_classes")
+    prior, minority = np.asarray(prior, dtype=np.float64), list(minority)
+    if prior.shape != (n_classes,) or not np.isclose(prior.sum(), 1) or (prior < 0).any():
+        raise ValueError(f"prior must be {n_classes} non-negative class frequencies summing to 1; got {prior}")
+    if not minority or not all(0 <= c < n_classes for c in minority):
+        raise ValueError(f"minority must list classes in 0..{n_classes - 1}; got {minority}")
+    preds, labels = np.asarray(preds), np.asarray(labels)
+    _, rec, _ = precision_recall_f1(preds, labels, n_classes)
+    names = ", ".join(str(c) for c in minority)
+    return {"accuracy (balanced test set)": float(np.mean(preds == labels)),
+            "accuracy on the training distribution": float(np.sum(prior * rec)),
+            f"minority recall (mean of {names})": float(rec[minority].mean()),
+            "macro-F1": float(precision_recall_f1(preds, labels, n_classes, average="macro")[2]),
+            "balanced accuracy": balanced_accuracy(preds, labels, n_classes)}
+
+
+def logit_adjusted_predictions(logits, prior, tau: float) -> np.ndarray:
+    """Threshold moving by logit adjustment (Menon et al., 2021): ``argmax(logits - tau * log(prior))``.
+
+    ``tau = 1`` turns a posterior under the training prior into one under a uniform prior.
+    """
+    logits, prior = np.asarray(logits), np.asarray(prior, dtype=np.float64)
+    if logits.ndim != 2 or prior.shape != (logits.shape[1],) or (prior <= 0).any():
+        raise ValueError(f"logits must be (N, C) and prior (C,) positive; got {logits.shape} and {prior.shape}")
+    return (logits - tau * np.log(prior)).argmax(1)
