@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 from torch import nn
 
-from helpers import data
 from helpers.seeding import torch_threads
 from helpers.torch.checkpoints import load_log
 from helpers.torch.models import DEEP_MLP_ACTIVATIONS, deep_mlp
@@ -68,15 +68,7 @@ def test_log_holds_every_configuration_and_seed():
     assert log["data"]["train_images"] == 10000 and {"torch", "threads"} <= set(log["machine"])
 
 
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "train", "test")
 def test_one_logged_run_reruns(tmp_path):
     log = load_log("activation_depth")
     with torch_threads(log["machine"]["threads"]):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import checkpoint_dir
@@ -11,14 +12,6 @@ from helpers.torch.models import load_mnist_classifier
 from helpers.torch.robustness import attack_checklist, from_survivors, survival
 
 LOG = checkpoint_dir() / "attack_checklist.json"
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def test_log_is_consistent():
@@ -33,7 +26,7 @@ def test_log_is_consistent():
     assert log["all_attacks"] <= min(log["accuracy"].values())
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 def test_first_100_digits_reproduce():
     torch.set_num_threads(1)
     log = json.loads(LOG.read_text())

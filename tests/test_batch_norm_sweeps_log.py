@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import load_checkpoint
@@ -15,16 +16,7 @@ from helpers.torch.training import evaluate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import batch_norm_sweeps as script  # noqa: E402
 
-
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-needs_data = pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+needs_data = needs("cifar10", "train")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The first CIFAR-10 lesson's committed CNN (scripts/train_cifar_cnn.py) loads and scores what its log recorded."""
 
 import pytest
+from offline_data import needs
 from torch.utils.data import DataLoader
 
 from helpers import data
@@ -8,14 +9,6 @@ from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.loaders import ImageDataset, image_transform
 from helpers.torch.models import cifar_cnn
 from helpers.torch.training import evaluate
-
-
-def _have_cifar10_test():
-    try:
-        data.load_cifar10("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def test_cifar_cnn_log_describes_an_eight_epoch_run():
@@ -26,7 +19,7 @@ def test_cifar_cnn_log_describes_an_eight_epoch_run():
     assert {"threads", "cpus", "torch"} <= set(log["machine"])
 
 
-@pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "test")
 def test_cifar_cnn_reaches_the_logged_test_accuracy():
     state, log = load_checkpoint("cifar_cnn")
     model = cifar_cnn()

@@ -3,19 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import load_log
 from helpers.torch.degradation import degradation_subset, train_recording_gradients
 from helpers.torch.loaders import channel_stats
-
-
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def test_subset_is_seeded_and_normalized_with_its_own_statistics():
@@ -62,7 +55,7 @@ def test_sweep_log_has_every_configuration_for_three_seeds():
     assert all(len(runs) == 3 and all(len(r["loss"]) == 4 for r in runs) for runs in log["runs"].values())
 
 
-@pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "train")
 def test_the_library_reproduces_the_first_epoch_of_the_logged_sweep():
     train = data.load_cifar10("train", download=False)
     x, y = degradation_subset(train.x, train.y, n=5000, seed=0)

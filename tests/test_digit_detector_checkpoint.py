@@ -4,20 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from offline_data import needs
 
 from helpers import data
 from helpers.data.canvases import make_canvases
 from helpers.numpy.boxes import mean_average_precision
 from helpers.torch.checkpoints import checkpoint_dir, load_checkpoint
 from helpers.torch.detection import DigitDetector, detect
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test")
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _model():
@@ -36,7 +29,7 @@ def test_digit_detector_checkpoint_matches_its_log():
     assert (Path(checkpoint_dir()) / "digit_detector.pt").stat().st_size < 1_000_000
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 def test_digit_detector_reaches_the_reported_map():
     model, log = _model()
     d, rep = log["data"], log["test"]

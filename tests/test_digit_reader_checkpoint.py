@@ -5,19 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from offline_data import needs
 
-from helpers import data
 from helpers.numpy.ctc import character_error_rate
 from helpers.torch.checkpoints import checkpoint_dir
 from helpers.torch.sequence import load_digit_reader, read_digits
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test")
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _script():
@@ -37,7 +29,7 @@ def test_reader_checkpoint_matches_its_log(kind):
     assert (Path(checkpoint_dir()) / f"digit_reader_{kind}.pt").stat().st_size < 2_000_000
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 @pytest.mark.parametrize("kind", ["crnn", "heads"])
 def test_reader_reaches_the_reported_test_scores(kind):
     model, log = load_digit_reader(f"digit_reader_{kind}")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from offline_data import needs
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -38,14 +39,6 @@ from helpers.torch.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _plain_env():
@@ -159,7 +152,7 @@ def test_helpers_inside_two_gloo_processes(gloo_run):
     assert a + b != list(range(10))
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "train")
 def test_ddp_gradients_equal_single_process_gradients(tmp_path):
     script = str(ROOT / "scripts" / "ddp_check.py")
     plain = subprocess.run([sys.executable, script, "--out", str(tmp_path / "one"), "--global-batch", "32",

@@ -6,20 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
-from helpers import data
 from helpers.torch.checkpoints import load_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import dropout_sweep as script  # noqa: E402
-
-
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +40,7 @@ def test_logged_curves_show_what_the_lesson_says(log):
     assert round(float(gap[0.0].mean()), 3) == 0.466 and round(float(gap[0.5].mean()), 3) == 0.260
 
 
-@pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "train")
 def test_first_epochs_of_one_run_rerun(log, tmp_path):
     threads = torch.get_num_threads()
     try:

@@ -8,20 +8,13 @@ import json
 
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import checkpoint_dir
 
 LOG = checkpoint_dir() / "fgsm_rs_sweep.json"
 KEYS = {"clean", "FGSM 0.3", "PGD-20 0.3"}
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def test_log_is_complete():
@@ -35,7 +28,7 @@ def test_log_is_complete():
     assert "1" in log["live"]
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 def test_the_live_configuration_reproduces_its_logged_accuracies():
     import sys
     from pathlib import Path

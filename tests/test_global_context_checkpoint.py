@@ -5,18 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import checkpoint_dir, load_checkpoint
 from helpers.torch.global_context import context_model, digit_pair_canvases
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test")
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _models():
@@ -40,7 +33,7 @@ def test_checkpoint_matches_its_log():
     assert (Path(checkpoint_dir()) / "global_context.pt").stat().st_size < 2_000_000
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 def test_checkpoint_reaches_the_logged_test_accuracy():
     # the quick subset (the first 200 test pairs and their swapped twins) keeps this test to seconds;
     # the script scored the same stored weights on it and on all 4,000 canvases

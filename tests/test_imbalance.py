@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 from sklearn import metrics as skm
 
-from helpers import data
 from helpers.numpy.classification_metrics import imbalance_scores, logit_adjusted_predictions
 from helpers.numpy.focal import softmax_focal_loss as softmax_focal_loss_np
 from helpers.torch.checkpoints import load_log
@@ -97,15 +97,7 @@ def test_log_holds_every_method_and_seed():
     assert log["data"]["test_images"] == 10000 and {"torch", "threads"} <= set(log["machine"])
 
 
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "train", "test")
 def test_one_logged_run_reruns(tmp_path):
     from helpers.seeding import torch_threads
 

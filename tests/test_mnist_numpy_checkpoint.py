@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from offline_data import needs
 
 from helpers import data
 from helpers.numpy.checkpoints import load_numpy_checkpoint
@@ -9,14 +10,6 @@ from helpers.numpy.training import evaluate
 from helpers.numpy.wide_cnn import mnist_cnn_wide
 
 NAME = "mnist_numpy_99"
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _network(log):
@@ -42,7 +35,7 @@ def test_the_log_is_complete_and_reports_three_seeds_past_99_percent():
     assert sum(w.nbytes for w in weights.values()) < 2e6
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 def test_the_committed_weights_reach_the_logged_test_accuracy():
     weights, log = load_numpy_checkpoint(NAME)
     net = _network(log)

@@ -6,20 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import load_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import overfitting_curves as script  # noqa: E402
-
-
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +40,7 @@ def test_logged_runs_show_what_the_lesson_says(log):
         assert augmented["train_acc"][-1] - augmented["val_acc"][-1] < plain_gap - 0.15
 
 
-@pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "train")
 def test_first_epoch_of_one_run_reruns(log):
     threads = torch.get_num_threads()
     torch.set_num_threads(log["machine"]["threads"])

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from offline_data import needs
 
-from helpers import data
 from helpers.seeding import torch_threads
 from helpers.torch.checkpoints import load_log
 
@@ -24,15 +24,7 @@ def test_log_holds_every_setting_and_reads_as_the_lesson_says():
     assert log["data"]["test_images"] == 2000 and {"torch", "threads"} <= set(log["machine"])
 
 
-def _have_cifar10_test():
-    try:
-        data.load_cifar10("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "test")
 def test_one_logged_setting_reruns(tmp_path):
     log = load_log("prune_sweep")
     with torch_threads(log["machine"]["threads"]):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from offline_data import needs
 from torch.utils.data import DataLoader
 
 from helpers import data
@@ -11,14 +12,6 @@ from helpers.torch.resnet import load_cifar_resnet
 from helpers.torch.training import evaluate
 
 
-def _have_cifar10_test():
-    try:
-        data.load_cifar10("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
 def test_resnet_checkpoint_matches_its_log():
     model, log = load_cifar_resnet("resnet20_cifar10")  # strict: every name and shape must match today's model
     assert count_params(model, trainable_only=True) == log["model"]["parameters"]
@@ -26,7 +19,7 @@ def test_resnet_checkpoint_matches_its_log():
     assert len(log["data"]["mean"]) == 3 and len(log["data"]["std"]) == 3
 
 
-@pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "test")
 def test_resnet_checkpoint_reaches_the_logged_test_accuracy():
     model, log = load_cifar_resnet("resnet20_cifar10")
     test = data.load_cifar10("test", download=False)
@@ -55,7 +48,7 @@ def test_five_class_source_checkpoint_matches_its_log():
     assert count_params(model, trainable_only=True) == log["model"]["parameters"]
 
 
-@pytest.mark.skipif(not _have_cifar10_test(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "test")
 def test_five_class_source_checkpoint_reaches_its_logged_accuracy_on_its_own_classes():
     model, log = load_cifar_resnet("resnet20_cifar10_classes01234")
     test = data.class_subset(data.load_cifar10("test", download=False), log["args"]["classes"])

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from offline_data import needs
 
 from helpers import data
 from helpers.torch.checkpoints import load_checkpoint
@@ -10,14 +11,6 @@ from helpers.torch.models import load_mnist_classifier
 from helpers.torch.params import count_params
 
 NAMES = ["mnist_cnn_standard", "mnist_cnn_pgd"]
-
-
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -40,7 +33,7 @@ def test_the_logs_show_what_adversarial_training_bought():
     assert robust["train_seconds"] > standard["train_seconds"]
 
 
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "test")
 @pytest.mark.parametrize("name", NAMES)
 def test_clean_accuracy_on_1000_test_digits_matches_the_log(name):
     model, log = load_mnist_classifier(name)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from offline_data import needs
 from torch.utils.data import DataLoader
 
 from helpers import data
@@ -35,16 +36,7 @@ CATCH_ARGS = ["--iterations", "3", "--games", "8", "--seeds", "0,1", "--eval-epi
 TIMING = ("seconds", "wall_seconds", "machine", "world_size")
 
 
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-        data.load_cifar10("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+pytestmark = needs("cifar10", "train", "test")
 
 
 def _torchrun(script, args, timeout=300):

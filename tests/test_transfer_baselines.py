@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
-from helpers import data
 from helpers.torch.checkpoints import load_log
 from helpers.torch.transfer import small_cifar_cnn, train_small_cnn
 
@@ -53,15 +53,7 @@ def test_log_holds_every_shot_and_seed(tmp_path):
     assert log["data"]["test_images"] == 1000 and {"torch", "threads"} <= set(log["machine"])
 
 
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "train")
 def test_one_logged_run_reruns(tmp_path):
     log = load_log("transfer_baselines")
     threads = torch.get_num_threads()

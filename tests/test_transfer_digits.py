@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
-from helpers import data
 from helpers.seeding import torch_threads
 from helpers.torch.checkpoints import load_log
 from helpers.torch.resnet import CifarResNet, load_cifar_resnet
@@ -83,15 +83,7 @@ def test_log_holds_every_method_shot_and_seed():
     assert log["data"]["test_images"] == 2000 and {"torch", "threads"} <= set(log["machine"])
 
 
-def _have_mnist():
-    try:
-        data.load_mnist("test", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_mnist(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("mnist", "train", "test")
 def test_one_logged_run_reruns(tmp_path):
     # full fine-tuning, N = 10, seed 1 (the lesson reruns seed 0 live)
     log = load_log("transfer_digits")

@@ -1,6 +1,7 @@
 """The committed U-Net checkpoints load into today's model code and reach the IoU their logs report."""
 
 import pytest
+from offline_data import needs
 
 from helpers import data
 from helpers.data import dsb2018_split
@@ -8,14 +9,6 @@ from helpers.numpy.metrics import dice, iou, pixel_iou
 from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.params import count_params
 from helpers.torch.unet import UNet, images_to_tensor, predict_probs
-
-
-def _have_dsb2018():
-    try:
-        data.load_dsb2018()
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _model(name):
@@ -34,7 +27,7 @@ def test_unet_checkpoint_matches_its_log(name):
     assert 0.0 < log["threshold"] < 1.0
 
 
-@pytest.mark.skipif(not _have_dsb2018(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("dsb2018")
 @pytest.mark.parametrize("name", ["unet_dsb2018", "unet_dsb2018_noskip"])
 def test_unet_checkpoint_reaches_the_reported_test_iou(name):
     model, log = _model(name)

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from offline_data import needs
 
 from helpers import data
 from helpers.committed_files import checkpoint_dir
@@ -16,14 +17,6 @@ from helpers.torch.params import count_params
 from helpers.torch.unet import UNet, grey_to_tensor, images_to_tensor, predict_probs
 
 NAME = "unet_dsb2018_plus"
-
-
-def _have_dsb2018():
-    try:
-        data.load_dsb2018()
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def _model():
@@ -56,7 +49,7 @@ def test_seed_summary_agrees_with_the_seed_0_log():
         assert summary["sd"][name] == pytest.approx(np.std(values, ddof=1), abs=1e-5)
 
 
-@pytest.mark.skipif(not _have_dsb2018(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("dsb2018")
 def test_plus_checkpoint_reaches_the_reported_test_scores():
     model, log = _model()
     ds = data.load_dsb2018()

@@ -7,21 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from offline_data import needs
 
-from helpers import data
 from helpers.torch.checkpoints import load_log
 from helpers.torch.models import cifar_cnn
 from helpers.torch.params import count_params
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "width_sweep.py"
-
-
-def _have_cifar10():
-    try:
-        data.load_cifar10("train", download=False)
-    except data.DataUnavailableError:
-        return False
-    return True
 
 
 def test_log_matches_the_networks_and_holds_three_seeds_per_width():
@@ -36,7 +28,7 @@ def test_log_matches_the_networks_and_holds_three_seeds_per_width():
     assert means == sorted(means)
 
 
-@pytest.mark.skipif(not _have_cifar10(), reason="set CNN_BOOK_DATA to the offline data folder")
+@needs("cifar10", "train")
 def test_the_script_reproduces_the_first_epoch_of_the_logged_run(tmp_path):
     spec = importlib.util.spec_from_file_location("width_sweep", SCRIPT)
     script = importlib.util.module_from_spec(spec)
