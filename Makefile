@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 TIMED := $(PYTHON) tools/timed.py
+MULTIPROCESS_TESTS := tests/test_scripts_torchrun.py tests/test_distributed.py
 
 .PHONY: book test execute lint clean
 
@@ -33,9 +34,15 @@ test: book
 	@# every core, as a reader runs them (2 lessons side by side, 1 thread each, took 202 s against 242 s one after
 	@# the other, but every lesson took 1.5x longer and results that depend on the thread count changed).
 	@# The browser check runs alone: it times page loads, which another worker's load pushed over its bound.
+	@# The tests that start 2-process gloo groups (torchrun) run after the workers, on their own: beside a worker
+	@# they made 3 busy processes on 2 cores (135 s of worker time against 65 s alone, measured).
 	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: unit tests, Colab, exercises (2 workers)" -- \
-	  $(PY) -m pytest tests book/exercises --ignore=tests/test_site.py --nbval-lax -p no:cacheprovider -n 2 --dist loadfile
+	  $(PY) -m pytest tests book/exercises $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
+	  -p no:cacheprovider -n 2 --dist loadfile
+	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(TIMED) "pytest: 2-process (torchrun, gloo) tests (alone)" -- \
+	  $(PY) -m pytest $(MULTIPROCESS_TESTS) -p no:cacheprovider
 	CNN_BOOK_SITE=_build/html $(TIMED) "pytest: the site in a browser (alone)" -- \
 	  $(PY) -m pytest tests/test_site.py -p no:cacheprovider
 	$(TIMED) "pytest: lessons and other pages under nbval (one at a time)" -- \
