@@ -12,7 +12,8 @@ MULTIPROCESS_TESTS := tests/test_scripts_torchrun.py tests/test_distributed.py
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(TIMED) "install (venv, requirements)" -- sh -c '$(PYTHON) -m venv $(VENV) && \
-	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet --no-compile -r requirements.txt'
+	  $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet --no-compile -r requirements.txt && \
+	  $(PY) tools/compile_runtime.py'
 	touch $@
 
 book: $(VENV)/.installed
