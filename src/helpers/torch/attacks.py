@@ -215,8 +215,7 @@ def robust_accuracy(model, x: torch.Tensor, y, attack: Callable, epsilons: Itera
 
     ``attack(model, xb, yb, eps, **attack_kwargs)`` (e.g. :func:`fgsm` or :func:`pgd`)
     is run on batches of ``batch_size`` images; an image counts as correct when the
-    model still predicts ``y`` on its adversarial version. ``eps=0`` is the clean accuracy: the
-    only image within distance 0 of ``x`` is ``x`` itself, so the attack is not run for it.
+    model still predicts ``y`` on its adversarial version. ``eps=0`` is the clean accuracy.
     For :func:`pgd` with ``alpha`` left out, the step size scales with each ``eps``.
     """
     if not callable(attack):
@@ -231,7 +230,7 @@ def robust_accuracy(model, x: torch.Tensor, y, attack: Callable, epsilons: Itera
         correct = 0
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            x_adv = xb if eps == 0 else attack(model, xb, yb, eps, **attack_kwargs)
+            x_adv = attack(model, xb, yb, eps, **attack_kwargs)
             correct += int((predict_labels(model, x_adv, batch_size) == yb).sum())
         result[eps] = correct / len(x)
     return result
