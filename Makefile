@@ -30,24 +30,23 @@ test: book
 	  else echo "The site check needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; }
 	$(TIMED) "ruff" -- $(VENV)/bin/ruff check src tests tools benchmarks scripts
 	$(TIMED) "notebook provenance" -- $(PY) tools/execute_notebooks.py --check
-	@# The tests and the exercise notebooks (which use 1 thread) run in 2 processes of 1 thread each (mostly
-	@# single-threaded: 249 s of wall time for 438 s of tests); the lessons and other pages run one at a time with
-	@# every core, as a reader runs them (2 lessons side by side, 1 thread each, took 202 s against 242 s one after
-	@# the other, but every lesson took 1.5x longer and results that depend on the thread count changed).
-	@# The browser check runs alone: it times page loads, which another worker's load pushed over its bound.
+	@# Everything but the two steps below runs in 2 pytest-xdist processes of 1 thread each: the lessons (collected
+	@# first by conftest.py, so the longest files start first), the exercise notebooks, the other pages, the unit and property tests
+	@# and the Colab simulation. Measured here: the lessons one at a time with both cores took 652-738 s, in 2 workers
+	@# of 1 thread 465 s (every checked output equal); each lesson then takes about 1.4x its time alone.
 	@# The tests that start 2-process gloo groups (torchrun) run after the workers, on their own: beside a worker
 	@# they made 3 busy processes on 2 cores (135 s of worker time against 65 s alone, measured).
-	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	  $(TIMED) "pytest: unit tests, Colab, exercises (2 workers)" -- \
-	  $(PY) -m pytest tests book/exercises $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
+	@# The browser check runs alone: it times page loads, which another worker's load pushed over its bound.
+	@# CNN_BOOK_SITE also serves the tests that read the built pages without a browser (hidden answers, links).
+	CNN_BOOK_SITE=_build/html CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(TIMED) "pytest: lessons, exercises, unit tests, Colab (2 workers of 1 thread)" -- \
+	  $(PY) -m pytest book tests $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
 	  -p no:cacheprovider -n 2 --dist loadfile
 	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: 2-process (torchrun, gloo) tests (alone)" -- \
 	  $(PY) -m pytest $(MULTIPROCESS_TESTS) -p no:cacheprovider
 	CNN_BOOK_SITE=_build/html $(TIMED) "pytest: the site in a browser (alone)" -- \
 	  $(PY) -m pytest tests/test_site.py -p no:cacheprovider
-	$(TIMED) "pytest: lessons and other pages under nbval (one at a time)" -- \
-	  $(PY) -m pytest book --ignore=book/exercises --nbval-lax -p no:cacheprovider
 
 # Re-run every lesson top to bottom and save its outputs (do this before committing a changed lesson).
 execute: $(VENV)/.installed

@@ -25,6 +25,15 @@ def _group(path: Path) -> str:
     return "unit and property tests"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the lesson notebooks first (a stable sort: each file keeps its order).
+
+    They are the longest files (20-100 s each); pytest-xdist hands files out in collection order, so starting
+    with them leaves the many short test files to fill both workers at the end.
+    """
+    items.sort(key=lambda item: 0 if _group(Path(str(item.fspath))) == "lesson notebooks" else 1)
+
+
 def pytest_runtest_logreport(report):
     path = Path(str(report.fspath))
     if path.suffix == ".ipynb":
