@@ -25,7 +25,7 @@ def test_the_log_is_complete_and_reports_three_seeds_past_99_percent():
     assert [r["seed"] for r in runs] == [0, 1, 2] and log["checkpoint_seed"] == 0
     for r in runs:
         assert len(r["train_loss"]) == len(r["val_acc"]) == len(r["epoch_seconds"]) == log["args"]["epochs"]
-        assert r["test_acc"] >= 0.99 and r["train_seconds"] > 0
+        assert r["test_acc"] >= 0.99 and 0 < r["train_seconds"] <= 120     # the issue: >= 99% within 2 minutes
     accs = np.array([r["test_acc"] for r in runs])
     assert log["summary"]["test_acc_mean"] == pytest.approx(accs.mean(), abs=1e-12)
     assert log["summary"]["test_acc_sd"] == pytest.approx(accs.std(ddof=1), abs=1e-12)
