@@ -41,7 +41,7 @@ test: book
 	CNN_BOOK_SITE=_build/html CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: lessons, exercises, unit tests, Colab (2 workers of 1 thread)" -- \
 	  $(PY) -m pytest book tests $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
-	  -p no:cacheprovider -n 2 --dist loadfile
+	  -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: 2-process (torchrun, gloo) tests (alone)" -- \
 	  $(PY) -m pytest $(MULTIPROCESS_TESTS) -p no:cacheprovider
