@@ -30,10 +30,11 @@ test: book
 	  else echo "The site check needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; }
 	$(TIMED) "ruff" -- $(VENV)/bin/ruff check src tests tools benchmarks scripts
 	$(TIMED) "notebook provenance" -- $(PY) tools/execute_notebooks.py --check
-	@# Everything but the two steps below runs in 2 pytest-xdist processes of 1 thread each: the lessons (collected
-	@# first by conftest.py, so the longest files start first), the exercise notebooks, the other pages, the unit and property tests
-	@# and the Colab simulation. Measured here: the lessons one at a time with both cores took 652-738 s, in 2 workers
-	@# of 1 thread 465 s (every checked output equal); each lesson then takes about 1.4x its time alone.
+	@# Everything but the two steps below runs in 2 pytest-xdist processes of 1 thread each: the lessons, the exercise
+	@# notebooks, the other pages, the unit and property tests and the Colab simulation (fresh-clone CI 944-960 s in
+	@# total, against 1,131-1,257 s with the lessons one at a time on both cores after the tests; every checked output
+	@# equal). xdist's own file order (most tests first) mixes lessons with test files; putting the lessons first,
+	@# longest first, made two heavy lessons run side by side and measured worse (995 s; lessons 3 and 8 took 97-98 s).
 	@# The tests that start 2-process gloo groups (torchrun) run after the workers, on their own: beside a worker
 	@# they made 3 busy processes on 2 cores (135 s of worker time against 65 s alone, measured).
 	@# The browser check runs alone: it times page loads, which another worker's load pushed over its bound.
@@ -41,7 +42,7 @@ test: book
 	CNN_BOOK_SITE=_build/html CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: lessons, exercises, unit tests, Colab (2 workers of 1 thread)" -- \
 	  $(PY) -m pytest book tests $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
-	  -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
+	  -p no:cacheprovider -n 2 --dist loadfile
 	CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: 2-process (torchrun, gloo) tests (alone)" -- \
 	  $(PY) -m pytest $(MULTIPROCESS_TESTS) -p no:cacheprovider

@@ -5,7 +5,6 @@ The group times (unit tests, browser checks of the site, lessons, exercises, oth
 where the test time went.
 """
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,35 +23,6 @@ def _group(path: Path) -> str:
     if path.name == "test_colab_simulation.py":
         return "Colab simulation"
     return "unit and property tests"
-
-
-def _recorded_seconds(path: Path) -> float:
-    """How long the notebook took when it was last executed (``tools/execute_notebooks.py`` records it)."""
-    try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["metadata"]["cnn_book"]["seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run the lesson notebooks first, the longest first (a stable sort: each file keeps its order).
-
-    They are the longest files (20-100 s each). pytest-xdist (``--dist loadfile --no-loadscope-reorder``) hands
-    files to whichever worker is free in this order, so the long ones start first and the many short test files
-    fill both workers at the end; by default it would sort files by their number of tests instead, and a long
-    lesson could start last while the other worker sat idle.
-    """
-    seconds: dict[Path, float] = {}
-
-    def key(item):
-        path = Path(str(item.fspath))
-        if _group(path) != "lesson notebooks":
-            return (1, 0.0)
-        if path not in seconds:
-            seconds[path] = _recorded_seconds(path)
-        return (0, -seconds[path])
-
-    items.sort(key=key)
 
 
 def pytest_runtest_logreport(report):
