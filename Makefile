@@ -31,7 +31,7 @@ test: book
 	$(TIMED) "ruff" -- $(VENV)/bin/ruff check src tests tools benchmarks scripts
 	$(TIMED) "notebook provenance" -- $(PY) tools/execute_notebooks.py --check
 	@# Everything but the two steps below runs in 2 pytest-xdist processes of 1 thread each: the lessons, the exercise
-	@# notebooks, the other pages, the unit and property tests and the Colab simulation (fresh-clone CI 944-960 s in
+	@# notebooks, the other pages, the unit and property tests and the Colab simulation (fresh-clone CI 923-960 s in
 	@# total, against 1,131-1,257 s with the lessons one at a time on both cores after the tests; every checked output
 	@# equal). xdist's own file order (most tests first) mixes lessons with test files; putting the lessons first,
 	@# longest first, made two heavy lessons run side by side and measured worse (995 s; lessons 3 and 8 took 97-98 s).

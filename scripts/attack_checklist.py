@@ -88,7 +88,7 @@ def main(argv=None):
         "all_attacks": round(float(worst.float().mean()), 4),
         "survivors": {name: survivors(ok) for name, ok in survived.items()},
         "sweep_pgd20": {f"{e:g}": round(a, 4) for e, a in sweep.items()},
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": {**machine_info(), "load_average_at_end": [round(v, 1) for v in os.getloadavg()]},
         "world_size": dist_info.world_size,
     }

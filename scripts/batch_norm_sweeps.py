@@ -163,7 +163,7 @@ def main(argv=None):
                  "loaders": "image_loaders(load_cifar10('train'), batch_size, subset, val_fraction=0.2, "
                             "augment=False, seed=0)"},
         "runs": runs,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": {**machine_info(), "cpu": cpu_name()},
         "world_size": dist_info.world_size,
     }

@@ -144,7 +144,7 @@ def main() -> None:
         times = timed(fns, args.repeats)
         result["seconds"] = {name: _quartiles(t) for name, t in times.items()}
         result["speedup"] = _quartiles(np.array(times["single_process_step"]) / np.array(times["step"]))
-    result["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    result["wall_seconds"] = round(time.perf_counter() - wall, 3)
     result["machine"] = machine_info()
     if is_main():
         np.savez(args.out + ".npz", grads=grads, loss=np.float64(local_loss.item()))

@@ -112,7 +112,7 @@ def main(argv=None) -> None:
         "runs": runs,
         "stored": {"arm": "distilled", "seed": args.seeds[0]},
         "seconds": round(time.perf_counter() - start, 1),
-        "wall_seconds": round(time.perf_counter() - start, 1),
+        "wall_seconds": round(time.perf_counter() - start, 3),
         "machine": machine_info(),
         "world_size": dist_info.world_size,
     }
@@ -122,7 +122,7 @@ def main(argv=None) -> None:
     reloaded.load_state_dict(state)
     log["stored"]["test_acc_float16_weights"] = round(
         (predict(reloaded.eval(), x_test).argmax(1) == y_test).float().mean().item(), 4)
-    log["wall_seconds"] = round(time.perf_counter() - start, 1)
+    log["wall_seconds"] = round(time.perf_counter() - start, 3)
     save_checkpoint(stored, log, "distill_student", args.out)
     print(log["stored"], log["seconds"], "s")
     teardown()

@@ -116,7 +116,7 @@ def main(argv=None):
                                  "start, seed 0, batches of 500)"},
         "runs": runs,
         "live": live,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": {**machine_info(threads=args.threads),
                     "load_average_at_end": [round(v, 1) for v in os.getloadavg()]},
         "world_size": dist_info.world_size,

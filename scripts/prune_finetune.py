@@ -121,7 +121,7 @@ def main(argv=None) -> None:
         net, _ = load_cifar_resnet(pixel_input=True)
         net = net.net
         net.load_state_dict(state)
-        log["wall_seconds"] = round(time.perf_counter() - wall, 1)
+        log["wall_seconds"] = round(time.perf_counter() - wall, 3)
         log["world_size"] = dist_info.world_size
         save_checkpoint(net, log, f"resnet20_pruned_{name}", args.out)
         reloaded = reload(f"resnet20_pruned_{name}", args.out)

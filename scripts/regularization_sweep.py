@@ -182,7 +182,7 @@ def main(argv=None):
                                "for validation (rng seed 1)"},
         "patiences": list(PATIENCES),
         "runs": runs,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": machine_info(),
         "world_size": dist_info.world_size,
     }

@@ -80,7 +80,7 @@ def main(argv=None):
             "seeds": args.seeds[:k + 1],
             "data": {"source": train.source, "subset": "degradation_subset(n=5000, seed=0)"},
             "runs": runs,
-            "wall_seconds": round(time.perf_counter() - wall, 1),
+            "wall_seconds": round(time.perf_counter() - wall, 3),
             "machine": machine_info(),
             "world_size": dist_info.world_size,
         }

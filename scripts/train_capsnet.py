@@ -112,7 +112,7 @@ def main(argv=None):
         log = {"model": name, "builder": "helpers.torch.capsules.TinyCapsNet()" if name == "capsnet"
                else f"helpers.torch.models.mnist_classifier(**{CNN})", "config": {} if name == "capsnet" else CNN,
                "seed": args.seeds[0], "test_acc": round(test_accuracy(stored, name, xt, yt), 4),
-               "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 1), **common}
+               "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 3), **common}
         print("wrote", save_checkpoint(first[name], log, stem, args.out))
     teardown()
 

@@ -112,7 +112,7 @@ def main(argv=None):
                      "width": args.width},
            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
            "stored_seed": args.seeds[0], "eval_seed": 10_000 + args.seeds[0],
-           "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 1),
+           "runs": runs, "wall_seconds": round(time.perf_counter() - wall, 3),
            "machine": machine_info(), "world_size": dist_info.world_size}
     print("wrote", save_checkpoint(first, log, "catch_policy", args.out))
     teardown()

@@ -82,7 +82,7 @@ def main(argv=None):
         "test_loss": round(test_loss, 4),
         "test_acc": round(test_acc, 4),
         "test_acc_float16_weights": round(stored_acc, 4),
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": machine_info(),
         "world_size": dist_info.world_size,
     }

@@ -114,7 +114,7 @@ def main():
                            "torch.Generator seeded with seed"},
            "samples": samples, "samples_format": "base64 of uint8 (n, 28, 28), pixels 0..255",
            "seconds": round(seconds, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "wall_seconds": round(time.perf_counter() - wall, 1), "machine": machine_info(),
+           "wall_seconds": round(time.perf_counter() - wall, 3), "machine": machine_info(),
            "world_size": dist_info.world_size}
     path = save_checkpoint(generator, log, NAME)
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s", flush=True)

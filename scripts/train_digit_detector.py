@@ -123,7 +123,7 @@ def main(argv=None):
     stored = DigitDetector(anchors, width=args.width)
     stored.load_state_dict(state)
     log["test"] = {"n_canvases": EVAL_N, "score_threshold": 0.05, "iou_threshold": 0.5, **evaluate(stored, test)}
-    log["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    log["wall_seconds"] = round(time.perf_counter() - wall, 3)
     save_checkpoint(model, log, NAME, args.out)
     print(f"done in {seconds:.0f} s; stored weights: {log['test']}")
     teardown()

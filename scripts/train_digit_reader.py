@@ -99,7 +99,7 @@ def main():
         if kind != "heads":
             for k in (3, 5):
                 log["test"][f"k{k}"] = scores(stored, *strips("test", k=k))
-        log["wall_seconds"] = round(time.perf_counter() - wall, 1)
+        log["wall_seconds"] = round(time.perf_counter() - wall, 3)
         path = save_checkpoint(model, log, name)
         print(f"{kind}: {seconds:.0f} s, val {log['val']}, test {log['test']}, {path.stat().st_size / 1e6:.2f} MB",
               flush=True)

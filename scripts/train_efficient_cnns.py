@@ -133,7 +133,7 @@ def main(argv=None):
             "test_acc_mean": round(float(accs.mean()), 4),
             "test_acc_std": round(float(accs.std(ddof=1)), 4) if len(accs) > 1 else None,
             "stored_seed": args.seeds[0],
-            "wall_seconds": round(time.perf_counter() - wall, 1),
+            "wall_seconds": round(time.perf_counter() - wall, 3),
             "machine": machine_info(),
             "world_size": dist_info.world_size,
         }

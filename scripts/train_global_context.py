@@ -155,7 +155,7 @@ def main():
     log = {"args": vars(args), "data": DATA, "models": results,
            "parameters": {k: sum(p.numel() for p in context_model(k, args.width).parameters()) for k in args.kinds},
            "train_seconds": round(time.time() - start, 1),
-           "wall_seconds": round(time.perf_counter() - wall, 1),
+           "wall_seconds": round(time.perf_counter() - wall, 3),
            "machine": machine_info(), "world_size": dist_info.world_size}
     save_checkpoint(models, log, args.out)
     state, _ = load_checkpoint(args.out)
@@ -163,7 +163,7 @@ def main():
                             for k, v in results.items()})
     stored.load_state_dict({k: v.float() for k, v in state.items()})
     score(stored, results, x_test, y_test, DATA["n_test"])
-    log["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    log["wall_seconds"] = round(time.perf_counter() - wall, 3)
     save_checkpoint(models, log, args.out)
     teardown()
 

@@ -172,7 +172,7 @@ def main(argv=None):
         "checkpoint_test_acc": runs[0]["test_acc"],
         "runs": runs,
         "summary": summary,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": {**machine_info(threads=args.threads), "cpu_count": os.cpu_count(), "numpy": np.__version__,
                     "blas_threads": args.threads, "blas": blas},
         "world_size": world_size,

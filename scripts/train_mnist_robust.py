@@ -97,7 +97,7 @@ def train_one(name, args, eps, epochs, x_train, y_train, x_test, y_test):
         "pgd_eval": {"images": f"first {EVAL_N} test digits", "steps": 20, "alpha": "2.5 * eps / 20",
                      "random_start": True, "seed": 0},
         "pgd_acc_first1000": {str(e): round(a, 4) for e, a in robust.items()},
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": machine_info(),
         "world_size": world_size(),
     }

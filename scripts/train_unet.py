@@ -295,7 +295,7 @@ def main(argv=None):
                         "(2000 resamples, seed 0)",
         "train_seconds": round(seconds, 1),
         "train_cpu_seconds": round(cpu_seconds, 1),   # with 1 thread: the compute, without waits and pauses
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": machine_info(),
         "world_size": world,
     }

@@ -167,7 +167,7 @@ def main(argv=None):
                      "model": "mnist_classifier(width=4, hidden=0), SGD, batch 32, 1 epoch",
                      "train_digits": "MNIST train 0-1999", "val_digits": "MNIST train 2000-2999",
                      "runs": searches},
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": {**machine_info(), "optuna": optuna.__version__},
         "world_size": dist_info.world_size,
     }

@@ -135,7 +135,7 @@ def write_log(out, args, params, source, test_images, runs, wall, complete, worl
                                "the first size/10 images"},
         "complete": complete,
         "runs": runs,
-        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
         "machine": machine_info(),
         "world_size": world_size,
     }

@@ -65,8 +65,7 @@ def _plain(script, args, monkeypatch):
 
 def _check_run_info(log, world_size):
     assert log["world_size"] == world_size
-    # logged to 0.1 s: the tiny Catch run can finish in under 0.05 s and log 0.0 (it failed CI once at "> 0")
-    assert isinstance(log["wall_seconds"], float) and log["wall_seconds"] >= 0
+    assert log["wall_seconds"] > 0      # logged to 1 ms: the tiny Catch run can take under 0.05 s
     machine = log["machine"]
     assert machine["cpus"] == os.cpu_count() and machine["threads"] == 1 and machine["torch"] == torch.__version__
     assert machine["local_processes"] == world_size and machine["processor"]
