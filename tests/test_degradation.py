@@ -6,6 +6,7 @@ import torch
 from offline_data import needs
 
 from helpers import data
+from helpers.machine import same_build
 from helpers.torch.checkpoints import load_log
 from helpers.torch.degradation import degradation_subset, train_recording_gradients
 from helpers.torch.loaders import channel_stats
@@ -65,5 +66,7 @@ def test_the_library_reproduces_the_first_epoch_of_the_logged_sweep():
         _, log = train_recording_gradients(x, y, depth=8, residual=False, epochs=1, seed=0)
     finally:
         torch.set_num_threads(threads)
-    logged = load_log("resnet_degradation")["runs"]["8-plain"][0]
-    assert log["loss"][0] == pytest.approx(logged["loss"][0], abs=1e-4)
+    sweep = load_log("resnet_degradation")
+    logged = sweep["runs"]["8-plain"][0]
+    # to 1e-4 on the build and CPU kernels that wrote the log; other kernels add in another order (measured 0.002)
+    assert log["loss"][0] == pytest.approx(logged["loss"][0], abs=1e-4 if same_build(sweep["machine"]) else 0.02)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from offline_data import needs
 
+from helpers.machine import same_build
 from helpers.torch.checkpoints import load_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -50,7 +51,6 @@ def test_first_epochs_of_one_run_rerun(log, tmp_path):
         torch.set_num_threads(threads)
     rerun = load_log("dropout_sweep", tmp_path)["runs"][0]
     logged = next(r for r in log["runs"] if r["p"] == 0.5 and r["seed"] == 1)
-    same_build = log["machine"]["torch"] == torch.__version__
-    atol = 0.0 if same_build else 0.03
+    atol = 0.0 if same_build(log["machine"]) else 0.03
     np.testing.assert_allclose(rerun["train_acc"], logged["train_acc"][:2], atol=atol)
     np.testing.assert_allclose(rerun["test_acc"], logged["test_acc"][:2], atol=atol)

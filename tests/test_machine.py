@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import machine
-from helpers.machine import cpu_count, default_threads, local_processes, machine_info
+from helpers.machine import cpu_capability, cpu_count, default_threads, local_processes, machine_info, same_build
 
 
 def test_default_threads_shares_the_cores(monkeypatch):
@@ -52,6 +52,7 @@ def test_machine_info(monkeypatch):
     assert info["python"] == platform.python_version()
     assert info["torch"] == torch.__version__ and info["numpy"] == np.__version__
     assert info["local_processes"] == 1
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability() == cpu_capability()
     assert json.loads(json.dumps(info)) == info          # JSON-ready
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     assert machine_info()["local_processes"] == 2
@@ -67,3 +68,15 @@ def test_import_is_stdlib_only():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]", "True"]
+
+
+def test_same_build_needs_the_same_torch_and_the_same_cpu_kernels():
+    here = machine_info()
+    assert isinstance(cpu_capability(), str) and cpu_capability()
+    assert same_build(here)
+    assert not same_build({**here, "torch": "0.0.1"})
+    other = "AVX2" if here["cpu_capability"] != "AVX2" else "AVX512"
+    assert not same_build({**here, "cpu_capability": other})
+    assert not same_build({k: v for k, v in here.items() if k != "cpu_capability"})   # an older log: cannot tell
+    with pytest.raises(ValueError, match="the 'machine' dict of a log"):
+        same_build("2.14.1")

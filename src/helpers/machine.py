@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 
-__all__ = ["cpu_count", "local_processes", "default_threads", "machine_info"]
+__all__ = ["cpu_count", "local_processes", "default_threads", "cpu_capability", "machine_info", "same_build"]
 
 
 def cpu_count() -> int:
@@ -47,12 +47,43 @@ def _version(module: str) -> str | None:
         return None
 
 
+def cpu_capability() -> str | None:
+    """The instruction set PyTorch's CPU kernels use here: ``"AVX512"``, ``"AVX2"``, ``"DEFAULT"``...
+
+    ``torch.backends.cpu.get_cpu_capability()``; ``None`` when PyTorch is not installed. Two machines with the
+    same PyTorch build but different capabilities run different kernels, which add floats in a different order:
+    a training run then drifts apart from its log after a few hundred steps (seen on this book's machines, an
+    AVX-512 one and an AVX2-only one).
+    """
+    if _version("torch") is None:
+        return None
+    backends = getattr(sys.modules["torch"], "backends", None)
+    getter = getattr(getattr(backends, "cpu", None), "get_cpu_capability", None)
+    return getter() if getter is not None else None
+
+
+def same_build(logged_machine: dict) -> bool:
+    """Whether a log's ``"machine"`` entry (:func:`machine_info`) names this process's PyTorch build and CPU kernels.
+
+    Only then can a rerun be asked to reproduce the logged numbers exactly; elsewhere compare with a tolerance.
+    A log written before the ``"cpu_capability"`` key existed does not say which kernels it ran, so it is never
+    the same build.
+    """
+    if not isinstance(logged_machine, dict):
+        raise ValueError(f"logged_machine must be the 'machine' dict of a log; got {type(logged_machine).__name__}")
+    torch_version = _version("torch")
+    return (torch_version is not None and logged_machine.get("torch") == torch_version
+            and logged_machine.get("cpu_capability") is not None
+            and logged_machine.get("cpu_capability") == cpu_capability())
+
+
 def machine_info(threads: int | None = None) -> dict:
     """A JSON-ready description of this machine and process for a training log.
 
     Keys: ``cpus`` (logical CPUs), ``processor`` (``platform.processor()``, or ``platform.machine()``
     when that is empty, as on most Linux systems), ``machine`` (the architecture), ``platform``,
-    ``python``, ``torch`` and ``numpy`` (versions, ``None`` when not installed), ``local_processes``
+    ``python``, ``torch`` and ``numpy`` (versions, ``None`` when not installed), ``cpu_capability``
+    (:func:`cpu_capability`), ``local_processes``
     (processes of the job on this machine) and ``threads``: ``threads`` if given, else PyTorch's
     current intra-op thread count (``None`` without PyTorch).
     """
@@ -69,6 +100,7 @@ def machine_info(threads: int | None = None) -> dict:
         "python": platform.python_version(),
         "torch": torch_version,
         "numpy": _version("numpy"),
+        "cpu_capability": cpu_capability(),
         "local_processes": local_processes(),
         "threads": threads,
     }
