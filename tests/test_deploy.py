@@ -1,5 +1,7 @@
 """helpers.torch.deploy: pruning, quantization, export and timing helpers against direct PyTorch references."""
 
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,20 @@ def test_kd_loss_matches_its_formula():
     assert torch.allclose(deploy.kd_loss(s, t, y, T, a), manual, atol=1e-6)
     with pytest.raises(ValueError, match="alpha"):
         deploy.kd_loss(s, t, y, T, -0.1)
+
+
+def test_bf16_native_reads_the_cpu_flags_and_agrees_with_them_here():
+    assert deploy.bf16_native("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n") is True
+    assert deploy.bf16_native("flags\t\t: fpu sse2 avx2 amx_bf16\n") is True
+    assert deploy.bf16_native("flags\t\t: fpu sse2 avx avx2 fma\n") is False
+    assert deploy.bf16_native("no flags line at all") is False
+    with pytest.raises(ValueError, match="text of /proc/cpuinfo"):
+        deploy.bf16_native(b"flags: avx512_bf16")
+    here = deploy.bf16_native()
+    assert isinstance(here, bool)
+    try:
+        cpuinfo = open("/proc/cpuinfo").read()
+    except OSError:
+        return
+    if "flags" in cpuinfo and platform.machine() == "x86_64":
+        assert here == deploy.bf16_native(cpuinfo)        # oneDNN and the CPU flags tell the same story on x86
