@@ -39,6 +39,22 @@ def test_seed_everything_is_reproducible():
         seeding.seed_everything(-1)
 
 
+def test_seed_everything_turns_on_deterministic_algorithms_without_loading_the_compiler():
+    import subprocess
+    import sys
+    code = ("import sys, torch; from helpers.seeding import seed_everything; seed_everything(0); "
+            "print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "False"]
+    code = ("import torch, torch._inductor.config as c; from helpers.seeding import seed_everything; "
+            "seed_everything(0); print(torch.are_deterministic_algorithms_enabled(), c.deterministic)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]          # with the compiler loaded, its flag is set too
+
+
 def test_seed_everything_threads_and_env_override(monkeypatch):
     import torch
 
