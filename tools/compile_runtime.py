@@ -9,9 +9,9 @@ packages (a few seconds); ``compileall`` writes the files whatever that variable
 The same holds for the big libraries the lessons import (torch, matplotlib, SciPy...), but compiling all of
 them is most of that 100 s: ``import torch`` loads a few hundred of torch's thousands of files. So a second step
 imports what the notebooks and tests import, in a child process allowed to write bytecode, and Python caches just
-the modules that were loaded. ``seed_everything`` is called there too: ``torch.use_deterministic_algorithms``
-imports torch's compiler stack (dynamo, inductor, sympy), 4.4 s per kernel from source against 1.4 s from bytecode
-(measured on this 2-core machine; a lesson's set-up cell went from 8.8 s to 3.3 s).
+the modules that were loaded (a lesson's set-up cell went from 8.8 s to 3.3 s on this 2-core machine). The list
+includes torch's compiler stack (dynamo, inductor, sympy), which ``torch.use_deterministic_algorithms`` imports:
+4.4 s from source against 1.4 s from bytecode, measured.
 
 Usage: ``.venv/bin/python tools/compile_runtime.py`` (the Makefile runs it after ``pip install``).
 """
@@ -41,7 +41,7 @@ def package_dirs(names):
 IMPORTED = ["numpy", "scipy.signal", "scipy.ndimage", "scipy.stats", "scipy.optimize", "matplotlib.pyplot",
             "matplotlib_inline.backend_inline", "PIL.Image", "torch", "torch.nn", "torch.distributed",
             "torch.distributed.run", "torch.nn.parallel", "torch.ao.quantization", "torch.ao.quantization.quantize_fx",
-            "torch.onnx", "torchvision", "torchvision.models", "torchvision.datasets", "torchvision.ops",
+            "torch.onnx", "torch._inductor.config", "torchvision", "torchvision.models", "torchvision.datasets", "torchvision.ops",
             "torchvision.transforms", "torchvision.transforms.v2", "torchmetrics", "torchmetrics.classification",
             "torchmetrics.detection", "sklearn.metrics", "sklearn.linear_model", "sklearn.model_selection",
             "sklearn.decomposition", "skimage", "optuna", "onnx", "onnxruntime", "pycocotools.coco",
@@ -65,14 +65,14 @@ if library:
         except Exception as error:
             failed.append(f"{info.name} ({type(error).__name__})")
     from helpers.seeding import seed_everything
-    seed_everything(0)                  # torch.use_deterministic_algorithms imports torch's compiler stack
+    seed_everything(0)
 if failed:
     print("could not import (skipped):", ", ".join(failed))
 """
 
 
 def warm_imports(names, library: bool = True) -> int:
-    """Import ``names`` (and, if ``library``, every ``helpers`` module and ``seed_everything``'s lazy imports)
+    """Import ``names`` (and, if ``library``, every ``helpers`` module, and call ``seed_everything``)
     in a child process that may write bytecode, whatever ``PYTHONDONTWRITEBYTECODE`` says; its return code."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     argv = [sys.executable, "-c", WARM_UP, "library" if library else "names-only", *names]
