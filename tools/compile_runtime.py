@@ -41,12 +41,12 @@ def package_dirs(names):
 IMPORTED = ["numpy", "scipy.signal", "scipy.ndimage", "scipy.stats", "scipy.optimize", "matplotlib.pyplot",
             "matplotlib_inline.backend_inline", "PIL.Image", "torch", "torch.nn", "torch.distributed",
             "torch.distributed.run", "torch.nn.parallel", "torch.ao.quantization", "torch.ao.quantization.quantize_fx",
-            "torch.onnx", "torch._inductor.config", "torchvision", "torchvision.models", "torchvision.datasets", "torchvision.ops",
-            "torchvision.transforms", "torchvision.transforms.v2", "torchmetrics", "torchmetrics.classification",
-            "torchmetrics.detection", "sklearn.metrics", "sklearn.linear_model", "sklearn.model_selection",
-            "sklearn.decomposition", "skimage", "optuna", "onnx", "onnxruntime", "pycocotools.coco",
-            "pycocotools.cocoeval", "hypothesis", "hypothesis.extra.numpy", "tqdm.auto", "ipywidgets",
-            "IPython.display", "nbformat", "threadpoolctl", "playwright.sync_api"]
+            "torch.onnx", "torch._inductor.config", "torchvision", "torchvision.models", "torchvision.datasets",
+            "torchvision.ops", "torchvision.transforms", "torchvision.transforms.v2", "torchmetrics",
+            "torchmetrics.classification", "torchmetrics.detection", "sklearn.metrics", "sklearn.linear_model",
+            "sklearn.model_selection", "sklearn.decomposition", "skimage", "optuna", "onnx", "onnxruntime",
+            "pycocotools.coco", "pycocotools.cocoeval", "hypothesis", "hypothesis.extra.numpy", "tqdm.auto",
+            "ipywidgets", "IPython.display", "nbformat", "threadpoolctl", "playwright.sync_api"]
 
 WARM_UP = """
 import importlib, pkgutil, sys
