@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 from helpers.data import load_cifar10
-from helpers.machine import default_threads, machine_info
+from helpers.machine import cpu_name, default_threads, machine_info
 from helpers.seeding import seed_everything
 from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
 from helpers.torch.distributed import is_main, run_sharded, setup, teardown
@@ -53,18 +52,6 @@ LRS = [10 ** e for e in (-2, -1.5, -1, -0.5, 0)]
 BATCHES = (2, 4, 8, 64)
 GN_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 STORED = "BN lr 0.1"          # the run whose weights are saved with the log
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (plus "avx512" when it has AVX-512), else platform.processor()."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
-    name = names[0] if names else (platform.processor() or platform.machine())
-    return name + (" avx512" if " avx512f" in flags else "")
 
 
 def loaders(train_set, batch_size: int, subset: int):

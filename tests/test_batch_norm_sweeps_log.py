@@ -9,6 +9,7 @@ import torch
 from offline_data import needs
 
 from helpers import data
+from helpers.machine import cpu_name
 from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.normalization import norm_cnn
 from helpers.torch.training import evaluate
@@ -67,7 +68,7 @@ def test_one_configuration_reruns_to_the_logged_numbers(checkpoint):
         _, rerun = script.run(data.load_cifar10("train", download=False), run["config"])
     finally:
         torch.set_num_threads(threads)
-    same_setup = log["machine"]["torch"] == torch.__version__ and log["machine"]["cpu"] == script.cpu_name()
+    same_setup = log["machine"]["torch"] == torch.__version__ and log["machine"]["cpu"] == cpu_name()
     if same_setup:   # same PyTorch, thread count and CPU: bit for bit (the log rounds step losses to 5 decimals)
         assert rerun["val_acc"] == run["val_acc"]
         assert rerun["train_loss"] == run["train_loss"]

@@ -11,7 +11,16 @@ import pytest
 import torch
 
 from helpers import machine
-from helpers.machine import cpu_capability, cpu_count, default_threads, local_processes, machine_info, same_build
+from helpers.machine import (
+    cpu_capability,
+    cpu_count,
+    cpu_flags,
+    cpu_name,
+    default_threads,
+    local_processes,
+    machine_info,
+    same_build,
+)
 
 
 def test_default_threads_shares_the_cores(monkeypatch):
@@ -80,3 +89,16 @@ def test_same_build_needs_the_same_torch_and_the_same_cpu_kernels():
     assert not same_build({k: v for k, v in here.items() if k != "cpu_capability"})   # an older log: cannot tell
     with pytest.raises(ValueError, match="the 'machine' dict of a log"):
         same_build("2.14.1")
+
+
+def test_cpu_flags_and_name_from_cpuinfo_text():
+    text = ("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f\n"
+            "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert cpu_flags(text) == {"fpu", "sse2", "avx2", "avx512f"}
+    assert cpu_name(text) == "AMD EPYC avx512"
+    assert cpu_name(text.replace(" avx512f", "")) == "AMD EPYC"
+    assert cpu_flags("no such lines") == set()
+    assert cpu_name("no such lines") == (platform.processor() or platform.machine())
+    with pytest.raises(ValueError, match="text of /proc/cpuinfo"):
+        cpu_flags(b"flags: avx2")
+    assert isinstance(cpu_flags(), set) and cpu_name()          # this machine, whatever it is

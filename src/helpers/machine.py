@@ -12,7 +12,8 @@ import os
 import platform
 import sys
 
-__all__ = ["cpu_count", "local_processes", "default_threads", "cpu_capability", "machine_info", "same_build"]
+__all__ = ["cpu_count", "local_processes", "default_threads", "cpu_flags", "cpu_name", "cpu_capability", "machine_info",
+           "same_build"]
 
 
 def cpu_count() -> int:
@@ -45,6 +46,39 @@ def _version(module: str) -> str | None:
         return importlib.import_module(module).__version__
     except ImportError:
         return None
+
+
+def _cpuinfo(cpuinfo: str | None) -> str:
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                return f.read()
+        except OSError:
+            return ""
+    if not isinstance(cpuinfo, str):
+        raise ValueError(f"cpuinfo must be the text of /proc/cpuinfo (a str); got {type(cpuinfo).__name__}")
+    return cpuinfo
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The feature flags of the first CPU in ``cpuinfo`` (the text of ``/proc/cpuinfo``, read when not given).
+
+    E.g. ``"avx2"``, ``"avx512f"``, ``"avx512_bf16"``; an empty set where there is no such file or line (not Linux).
+    """
+    line = next((line for line in _cpuinfo(cpuinfo).splitlines() if line.startswith("flags")), "")
+    return set(line.split(":", 1)[1].split()) if ":" in line else set()
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` plus ``" avx512"`` when it has AVX-512 (flag ``avx512f``).
+
+    Falls back to ``platform.processor()`` (or the architecture) where there is no model name. Older logs record
+    this as ``machine["cpu"]`` to tell whether a rerun can be exact; :func:`same_build` is the newer way.
+    """
+    text = _cpuinfo(cpuinfo)
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")]
+    name = names[0] if names else (platform.processor() or platform.machine())
+    return name + (" avx512" if "avx512f" in cpu_flags(text) else "")
 
 
 def cpu_capability() -> str | None:

@@ -18,6 +18,7 @@ from torch.nn.utils import prune
 
 from helpers.book.timing import median_time
 from helpers.checks import number, positive_int
+from helpers.machine import cpu_flags
 
 __all__ = ["prune_convs", "sparsity", "quantize_dynamic_linear", "quantize_static_fx", "state_dict_bytes",
            "latency", "predict", "kd_loss", "to_torchscript", "to_onnx_bytes", "bf16_native"]
@@ -173,12 +174,4 @@ def bf16_native(cpuinfo: str | None = None) -> bool:
                 return bool(check())
             except RuntimeError:       # an operator this build does not register: fall back to the CPU flags
                 pass
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return False
-    if not isinstance(cpuinfo, str):
-        raise ValueError(f"cpuinfo must be the text of /proc/cpuinfo (a str); got {type(cpuinfo).__name__}")
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in BF16_FLAGS)
+    return bool(cpu_flags(cpuinfo) & set(BF16_FLAGS))
