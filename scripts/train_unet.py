@@ -4,6 +4,8 @@ Usage (from the repository root, with CNN_BOOK_DATA set when offline):
     python scripts/train_unet.py [--epochs 40] [--width 16] [--depth 3] [--no-skips] [--name unet_dsb2018]
     python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 1 \
         --name unet_dsb2018_plus           # the committed unet_dsb2018_plus (options below; see its log)
+    python scripts/train_unet.py --epochs 90 --ema 0.99 --tta --select-on tamiou --threads 1 \
+        --seed 0 --name unet_long_s0       # the committed unet_dsb2018_long (seeds 0-2, summarized by --summarize)
     torchrun --standalone --nproc_per_node 2 scripts/train_unet.py [same options]
 
 ``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun every

@@ -1,5 +1,6 @@
-"""The committed improved U-Net (``unet_dsb2018_plus``) loads into today's code and reaches the test scores
-its log reports, with the logged preprocessing, test-time augmentation and validation threshold."""
+"""The committed U-Nets of the improved recipe (``unet_dsb2018_plus``: 25 epochs; ``unet_dsb2018_long``: 90) load
+into today's code and reach the test scores their logs report, with the logged preprocessing, test-time
+augmentation and validation threshold; their three-seed summaries agree with the seed-0 logs."""
 
 import json
 
@@ -16,20 +17,21 @@ from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.params import count_params
 from helpers.torch.unet import UNet, grey_to_tensor, images_to_tensor, predict_probs
 
-NAME = "unet_dsb2018_plus"
+NAMES = ["unet_dsb2018_plus", "unet_dsb2018_long"]
 
 
-def _model():
-    state, log = load_checkpoint(NAME)
+def _model(name):
+    state, log = load_checkpoint(name)
     m = log["model"]
     model = UNet(in_channels=m["in_channels"], width=m["width"], depth=m["depth"], skips=m["skips"])
     model.load_state_dict(state)  # strict: every name and shape must match today's model
     return model.eval(), log
 
 
-def test_plus_checkpoint_is_small_and_matches_its_log():
-    model, log = _model()
-    assert (checkpoint_dir() / f"{NAME}.pt").stat().st_size < 5e6
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_is_small_and_matches_its_log(name):
+    model, log = _model(name)
+    assert (checkpoint_dir() / f"{name}.pt").stat().st_size < 5e6
     assert count_params(model) == log["model"]["parameters"]
     assert len(log["history"]["val_iou"]) == log["args"]["epochs"]
     assert log["split"] == {"train": 465, "val": 100, "test": 99}
@@ -38,9 +40,11 @@ def test_plus_checkpoint_is_small_and_matches_its_log():
         assert s["low"] <= s["value"] <= s["high"], name
 
 
-def test_seed_summary_agrees_with_the_seed_0_log():
-    _, log = _model()
-    summary = json.loads((checkpoint_dir() / f"{NAME}_seeds.json").read_text())
+@pytest.mark.parametrize("name", NAMES)
+def test_seed_summary_agrees_with_the_seed_0_log(name):
+    _, log = _model(name)
+    summary = json.loads((checkpoint_dir() / f"{name}_seeds.json").read_text())
+    assert len(summary["runs"]) == 3 and sorted(r["seed"] for r in summary["runs"]) == [0, 1, 2]
     seed0 = next(r for r in summary["runs"] if r["seed"] == 0)
     for name, s in log["test_metrics"].items():
         assert seed0["test_metrics"][name] == s
@@ -50,8 +54,9 @@ def test_seed_summary_agrees_with_the_seed_0_log():
 
 
 @needs("dsb2018")
-def test_plus_checkpoint_reaches_the_reported_test_scores():
-    model, log = _model()
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_reaches_the_reported_test_scores(name):
+    model, log = _model(name)
     ds = data.load_dsb2018()
     test = dsb2018_split(len(ds), seed=0)["test"]
     images = ds.x[test]
