@@ -74,3 +74,19 @@ def test_cifar_cnn_is_the_first_cifar_lessons_network_and_checks_its_arguments()
         cifar_cnn(dropout=1.0)
     with pytest.raises(ValueError, match="width"):
         cifar_cnn(width=0)
+
+
+def test_normalize_is_exact_in_float64_and_unchanged_in_float32():
+    import numpy as np
+    import torch
+
+    from helpers.data import MNIST_MEAN, MNIST_STD
+    from helpers.torch.models import Normalize
+
+    x = np.random.default_rng(0).random((2, 1, 4, 4))
+    layer = Normalize([MNIST_MEAN], [MNIST_STD])
+    out64 = layer.double()(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(out64, (x - MNIST_MEAN) / MNIST_STD)      # what the NumPy engine computes
+    x32 = torch.from_numpy(x.astype(np.float32))
+    expected32 = (x32 - torch.tensor(MNIST_MEAN, dtype=torch.float32)) / torch.tensor(MNIST_STD, dtype=torch.float32)
+    assert torch.equal(Normalize([MNIST_MEAN], [MNIST_STD])(x32), expected32)

@@ -22,12 +22,17 @@ __all__ = ["Normalize", "mnist_classifier", "cifar_cnn", "cifar_dropout_cnn", "l
 
 
 class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel, as a layer: put it in front of a network trained on normalized inputs."""
+    """``(x - mean) / std`` per channel, as a layer: put it in front of a network trained on normalized inputs.
+
+    The constants are kept in float64 and cast to the input's dtype, so a float64 model normalizes exactly
+    as NumPy does with the same Python floats (float32 constants would round them first), and a float32
+    model exactly as before.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
-        mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
-        std_t = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+        mean_t = torch.as_tensor(mean, dtype=torch.float64).reshape(1, -1, 1, 1)
+        std_t = torch.as_tensor(std, dtype=torch.float64).reshape(1, -1, 1, 1)
         if mean_t.numel() != std_t.numel() or mean_t.numel() < 1:
             raise ValueError(f"mean and std need the same number (>= 1) of channels; got {mean!r}, {std!r}")
         if not bool(torch.all(std_t > 0)):
