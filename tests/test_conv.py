@@ -212,3 +212,41 @@ def test_stride_and_padding_pairs_match_torch(stride, padding):
 def test_bool_stride_is_refused():
     with pytest.raises(ValueError, match="stride must be an int or a pair"):
         conv.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), stride=True)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_same_bits_on_one_and_two_threads_and_with_recomputed_columns(stride, monkeypatch):
+    # A layer large enough to be split into chunks: the chunks, not the thread count, fix the arithmetic.
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(stride)
+    x = rng.standard_normal((64, 8, 24, 24)).astype(np.float32)   # columns: 11.5 MB (stride 1), 2.9 MB (stride 2)
+    w = rng.standard_normal((12, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+
+    def run():
+        out, cache = conv.conv2d_forward(x, w, b, stride=stride, padding=1)
+        return (out, *conv.conv2d_backward(np.cos(out), cache))
+
+    with threadpool_limits(1, user_api="blas"):
+        one = run()
+    with threadpool_limits(2, user_api="blas"):
+        two = run()
+    monkeypatch.setattr(conv, "_KEEP_COLUMNS_BYTES", 0)               # large-layer path: columns recomputed
+    again = run()
+    for a, b2, c in zip(one, two, again, strict=True):
+        np.testing.assert_array_equal(a, b2)
+        np.testing.assert_array_equal(a, c)
+    t_out, t_dx, t_dw, t_db = torch_conv(x, w, b, dict(stride=stride, padding=1), np.cos(one[0]))
+    for ours, theirs in zip(one, (t_out, t_dx, t_dw, t_db), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)
+
+
+def test_recomputed_columns_do_not_see_later_changes_to_x(monkeypatch):
+    monkeypatch.setattr(conv, "_KEEP_COLUMNS_BYTES", 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    out, cache = conv.conv2d_forward(x, w, padding=1)
+    expected = conv.conv2d_backward(np.ones_like(out), conv.conv2d_forward(x.copy(), w, padding=1)[1])[1]
+    x += 100.0                                                          # the caller reuses its array
+    np.testing.assert_array_equal(conv.conv2d_backward(np.ones_like(out), cache)[1], expected)

@@ -58,3 +58,18 @@ def test_machine_speed_reports_a_positive_rate_and_the_core_count(capsys):
     machine_speed.main(n=64)
     line = capsys.readouterr().out
     assert line.startswith("machine speed: float32 matmul ") and f"on {os.cpu_count()} cores" in line
+
+
+def test_alternating_medians_times_each_function_once_per_round_in_turn():
+    from helpers.book.timing import alternating_medians
+    order = []
+    fns = {"fast": lambda: order.append("fast"), "slow": lambda: (order.append("slow"), time.sleep(0.01))}
+    times = alternating_medians(fns, rounds=3, repeats=2, pause=0.0)
+    assert set(times) == {"fast", "slow"} and all(len(v) == 3 for v in times.values())
+    assert all(s > 0.009 for s in times["slow"])
+    assert all(f < s for f, s in zip(times["fast"], times["slow"], strict=True))
+    assert order == (["fast"] * 3 + ["slow"] * 3) * 3            # warm-up + 2 repeats each, alternating
+    with pytest.raises(ValueError, match="rounds"):
+        alternating_medians(fns, rounds=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        alternating_medians({})
