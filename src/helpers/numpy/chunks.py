@@ -17,17 +17,21 @@ __all__ = ["chunk_slices", "thread_buffer"]
 _local = threading.local()
 
 
-def chunk_slices(n: int, per_sample_bytes: int, chunk_bytes: int = 1 << 21) -> list[slice]:
-    """Split ``range(n)`` into consecutive, near-equal slices of at most about ``chunk_bytes`` each.
+def chunk_slices(n: int, per_sample_bytes: int, chunk_bytes: int = 1 << 21, min_bytes: int = 1 << 18,
+                 min_chunks: int = 8) -> list[slice]:
+    """Split ``range(n)`` into consecutive, near-equal slices of about ``chunk_bytes`` worth of samples.
 
-    Each slice holds at least one sample; ``per_sample_bytes`` is what one sample needs. The split depends
-    only on the sizes, so results computed chunk by chunk are the same on any machine.
+    ``per_sample_bytes`` is what one sample needs. Work of at least ``min_bytes`` in total gets at least
+    ``min_chunks`` slices, smaller work one slice; no slice is empty. The split depends only on the sizes, so
+    results computed chunk by chunk are the same on any machine.
     """
     n, per_sample_bytes = int(n), int(per_sample_bytes)
     if n < 1 or per_sample_bytes < 0:
         raise ValueError(f"need n >= 1 samples and per_sample_bytes >= 0; got n={n}, "
                          f"per_sample_bytes={per_sample_bytes}")
-    chunks = min(n, max(1, -(-n * per_sample_bytes // chunk_bytes)))
+    total = n * per_sample_bytes
+    chunks = 1 if total < min_bytes else max(-(-total // chunk_bytes), min_chunks)
+    chunks = min(n, chunks)
     bounds = [k * n // chunks for k in range(chunks + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
