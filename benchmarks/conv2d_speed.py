@@ -96,7 +96,7 @@ def breakdown(shape, repeats=9):
 
     def scatter_back():
         for p, c in zip(parts, cols, strict=True):
-            conv._col2im_phases(c, g._replace(x_shape=(p.stop - p.start, *g.x_shape[1:])), out=dx[p])
+            conv._col2im_phases(c, conv._part(g, p), out=dx[p])
 
     with threadpool_limits(1, user_api="blas"):
         ms = {name: 1e3 * median_time(f, repeats) for name, f in

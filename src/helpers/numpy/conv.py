@@ -123,23 +123,18 @@ def im2col(x: np.ndarray, kernel_hw, stride=1, padding=0, dilation=1) -> np.ndar
     return cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
 
 
-def _im2col(x: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
-    """Sample-major columns ``(N, C*KH*KW, OH*OW)``: each sample's receptive fields form one matrix.
-
-    ``out``, if given, is a C-contiguous array of that shape to fill.
-    """
+def _im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Sample-major columns ``(N, C*KH*KW, OH*OW)``: each sample's receptive fields form one matrix."""
     n, c, _, _ = g.x_shape
     _, _, kh, kw = g.w_shape
     (ph, pw), (oh, ow) = g.padding, g.out_hw
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    if out is None:
-        out = np.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-    cols = out.reshape(n, c, kh, kw, oh, ow)
+    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _window_slices(g, i, j)
             cols[:, :, i, j] = xp[:, :, rows, columns]
-    return out
+    return cols.reshape(n, c * kh * kw, oh * ow)
 
 
 def col2im(cols: np.ndarray, x_shape, kernel_hw, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -158,8 +153,8 @@ def col2im(cols: np.ndarray, x_shape, kernel_hw, stride=1, padding=0, dilation=1
     return _col2im(np.asarray(cols).reshape(expected[0], n, oh * ow).transpose(1, 0, 2), g)
 
 
-def _col2im(cols: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
-    """Scatter-add sample-major columns ``(N, C*KH*KW, OH*OW)`` back to an ``(N, C, H, W)`` array (``out``)."""
+def _col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Scatter-add sample-major columns ``(N, C*KH*KW, OH*OW)`` back to an ``(N, C, H, W)`` array."""
     n, c, h, w = g.x_shape
     _, _, kh, kw = g.w_shape
     (ph, pw), (oh, ow) = g.padding, g.out_hw
@@ -169,10 +164,7 @@ def _col2im(cols: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) ->
         for j in range(kw):
             rows, columns = _window_slices(g, i, j)
             dxp[:, :, rows, columns] += cols6[:, :, i, j]
-    if out is None:
-        out = np.empty(g.x_shape, dtype=cols.dtype)
-    out[...] = dxp[:, :, ph : ph + h, pw : pw + w]
-    return out
+    return np.ascontiguousarray(dxp[:, :, ph : ph + h, pw : pw + w])
 
 
 def _phase_layout(g: ConvGeometry):
@@ -199,7 +191,7 @@ def _phase_layout(g: ConvGeometry):
     return hq, wq, hq * wq + (kw - 1) * dw // sw, oh * wq, taps, places
 
 
-def _im2col_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
+def _im2col_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """Columns ``(N, C*KH*KW, OH*wq)`` made of contiguous shifts of the flattened phases of the padded image.
 
     With stride 1, kernel offset ``(i, j)`` reads the padded image shifted by ``i*WP + j`` pixels (times
@@ -207,7 +199,7 @@ def _im2col_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None
     discarded) turns every copy into one long contiguous slice, which is several times faster than copying
     strided 2-D windows. A stride ``s`` first splits the padded image into ``s*s`` phases (every ``s``-th
     row and column, starting at each offset); each kernel offset then reads one phase, shifted, at stride 1.
-    ``out``, if given, is a C-contiguous array of that shape to fill.
+    Fills and returns ``out``, a C-contiguous array of that shape.
     """
     n, c = g.x_shape[:2]
     hq, wq, length, width, taps, places = _phase_layout(g)
@@ -217,16 +209,14 @@ def _im2col_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None
         sub = x[:, :, rows, columns]
         flat[:, :, phase, : hq * wq].reshape(n, c, hq, wq)[:, :, top : top + sub.shape[2],
                                                            left : left + sub.shape[3]] = sub
-    if out is None:
-        out = np.empty((n, c * len(taps), width), dtype=x.dtype)
     cols = out.reshape(n, c, len(taps), width)
     for k, (phase, o) in enumerate(taps):
         cols[:, :, k] = flat[:, :, phase, o : o + width]
     return out
 
 
-def _col2im_phases(cols: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
-    """Adjoint of :func:`_im2col_phases`: add the shifted columns back into ``(N, C, H, W)`` (``out``)."""
+def _col2im_phases(cols: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
+    """Adjoint of :func:`_im2col_phases`: add the shifted columns back into ``out``, an ``(N, C, H, W)`` array."""
     n, c = g.x_shape[:2]
     hq, wq, length, width, taps, places = _phase_layout(g)
     cols4 = cols.reshape(n, c, len(taps), width)
@@ -234,23 +224,24 @@ def _col2im_phases(cols: np.ndarray, g: ConvGeometry, out: np.ndarray | None = N
     flat.fill(0)
     for k, (phase, o) in enumerate(taps):
         flat[:, :, phase, o : o + width] += cols4[:, :, k]
-    if out is None:
-        out = np.empty(g.x_shape, dtype=cols.dtype)
     for phase, rows, columns, top, left in places:
         target = out[:, :, rows, columns]
         out[:, :, rows, columns] = flat[:, :, phase, : hq * wq].reshape(n, c, hq, wq)[
             :, :, top : top + target.shape[2], left : left + target.shape[3]]
-    return out
+
+
+def _part(g: ConvGeometry, part: slice) -> ConvGeometry:
+    """The geometry of the samples ``part`` of the batch."""
+    return g._replace(x_shape=(part.stop - part.start, *g.x_shape[1:]))
 
 
 def _columns(x: np.ndarray, g: ConvGeometry, part: slice, out: np.ndarray | None = None) -> np.ndarray:
     """The columns of the samples ``part`` of ``x``: into ``out``, or this thread's reusable buffer
     (valid until the thread's next call)."""
-    pg = g._replace(x_shape=(part.stop - part.start, *g.x_shape[1:]))
     if out is None:
         c, kh, kw = g.w_shape[1:]
-        out = thread_buffer("conv-cols", (pg.x_shape[0], c * kh * kw, _column_width(g)), x.dtype)
-    return _im2col_phases(x[part], pg, out=out)
+        out = thread_buffer("conv-cols", (part.stop - part.start, c * kh * kw, _column_width(g)), x.dtype)
+    return _im2col_phases(x[part], _part(g, part), out=out)
 
 
 def _column_width(g: ConvGeometry) -> int:
@@ -356,7 +347,7 @@ def conv2d_backward(dout, cache):
         d = d.reshape(len(cols), f, -1)
         dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T   # (K, F) per sample: faster in BLAS here
         dcols = np.matmul(w2t, d, out=thread_buffer("conv-dcols", cols.shape, dtype))
-        _col2im_phases(dcols, g._replace(x_shape=(len(cols), *g.x_shape[1:])), out=dx[part])
+        _col2im_phases(dcols, _part(g, part), out=dx[part])
         return dw
 
     dw = sum(chunk(part) for part in chunk_slices(n, _column_bytes(g, dtype)))   # in chunk order
