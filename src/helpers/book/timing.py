@@ -31,8 +31,6 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-
-
 def alternating_medians(fns: dict[str, Callable[[], object]], rounds: int = 15, repeats: int = 5,
                         pause: float = 0.3) -> dict[str, list[float]]:
     """Time several functions side by side: ``{name: [median seconds of each round]}``.
@@ -40,8 +38,8 @@ def alternating_medians(fns: dict[str, Callable[[], object]], rounds: int = 15, 
     Each round runs every function in turn: a ``pause`` of idle time, then :func:`median_time` of
     ``repeats`` calls. Alternating spreads a slow spell of the machine over all of them, and the pause
     lets the previous library's worker threads go idle first: OpenBLAS's threads keep spinning for a
-    while after a NumPy matrix product, and a PyTorch convolution timed during that spin here took up
-    to twice as long. Compare functions by the per-round ratios, whose spread shows the noise.
+    while after a NumPy matrix product, and a PyTorch convolution timed during that spin here took about
+    twice as long (median). Compare functions by the per-round ratios, whose spread shows the noise.
     """
     if not fns or not all(callable(f) for f in fns.values()):
         raise ValueError("fns must be a non-empty dict of functions to time")
