@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import helpers.torch.attacks as attacks_module
 from helpers.torch.attacks import (
     BitDepth,
     adversarial_train_epoch,
@@ -85,6 +86,19 @@ def test_fgsm_is_the_sign_of_the_input_gradient(trained):
     F.cross_entropy(model(xr), y, reduction="sum").backward()
     expected = (x + 0.05 * xr.grad.sign()).clamp(0, 1)
     torch.testing.assert_close(fgsm(model, x, y, 0.05), expected)
+
+
+def test_gradients_in_slices_equal_one_whole_batch_pass(trained, monkeypatch):
+    # The attacks compute input gradients GRADIENT_SLICE images at a time; each image's gradient is its own,
+    # so a batch longer than a slice (and not a multiple of it) gets what one pass over all of it gives.
+    model, x, y = trained
+    xr = x.clone().requires_grad_(True)
+    F.cross_entropy(model(xr), y, reduction="sum").backward()
+    monkeypatch.setattr(attacks_module, "GRADIENT_SLICE", 48)            # 128 images: slices of 48, 48, 32
+    torch.testing.assert_close(fgsm(model, x, y, 0.05), (x + 0.05 * xr.grad.sign()).clamp(0, 1))
+    sliced = pgd(model, x, y, 0.1, steps=3, seed=0)
+    monkeypatch.setattr(attacks_module, "GRADIENT_SLICE", len(x))
+    assert torch.equal(sliced, pgd(model, x, y, 0.1, steps=3, seed=0))
 
 
 def test_pgd_is_at_least_as_strong_as_fgsm(trained):

@@ -318,3 +318,29 @@ def test_progress_bar_shows_validation_numbers_only_when_there_is_a_validation_s
     with_val = capsys.readouterr().err
     assert "loss=" in without and "val_acc" not in without and "nan" not in without
     assert "val_acc=" in with_val
+
+
+def test_inference_in_slices_equals_one_pass(monkeypatch):
+    # predict_labels, accuracy, predict and evaluate feed the model INFERENCE_SLICE images at a time; in eval
+    # mode (batch norm on its running statistics) that gives what one pass over the whole batch gives.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    model.train()
+    model(torch.randn(32, 3, 8, 8))                          # running statistics that are not the defaults
+    data = synthetic(n=50)
+    x = torch.from_numpy(data.x).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(data.y)
+    model.eval()
+    with torch.no_grad():
+        whole = model(x)
+    monkeypatch.setattr(metrics, "INFERENCE_SLICE", 16)      # 50 images: slices of 16, 16, 16, 2
+    with torch.no_grad():
+        torch.testing.assert_close(metrics.logits_in_slices(model, x), whole)
+    assert torch.equal(metrics.predict_labels(model, x), whole.argmax(dim=1))
+    assert metrics.accuracy(model, x, y) == pytest.approx(float((whole.argmax(dim=1) == y).float().mean()))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=50)
+    loss, acc = tr.evaluate(model, loader, device="cpu")
+    assert loss == pytest.approx(float(nn.functional.cross_entropy(whole, y)), rel=1e-6)
+    assert np.array_equal(metrics.predict(model, loader, "cpu")[0], whole.argmax(dim=1).numpy())
+    with pytest.raises(ValueError, match="size"):
+        metrics.logits_in_slices(model, x, size=0)

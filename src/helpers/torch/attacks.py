@@ -138,11 +138,19 @@ LOSSES = {"ce": lambda logits, y: F.cross_entropy(logits, y, reduction="sum"),
           "margin": lambda logits, y: margin_loss(logits, y).sum()}
 
 
+# Images per forward-backward pass inside an attack. Each image's gradient does not depend on the rest of the
+# batch, so slicing changes no number (tested) but keeps the activations in the CPU's cache: PGD-20 on two
+# batches of 500 MNIST digits took 5.0-5.3 s in slices of 64-128 against 7.8 s whole (one thread).
+GRADIENT_SLICE = 128
+
+
 def _input_gradient(model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
-    """d(sum of per-example losses)/dx: each image's gradient does not depend on the rest of the batch."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(LOSSES[loss](model(x), y), x)
-    return grad
+    """d(sum of per-example losses)/dx, computed on slices of ``GRADIENT_SLICE`` images."""
+    grads = []
+    for i in range(0, len(x), GRADIENT_SLICE):
+        xs = x[i:i + GRADIENT_SLICE].detach().requires_grad_(True)
+        grads.append(torch.autograd.grad(LOSSES[loss](model(xs), y[i:i + GRADIENT_SLICE]), xs)[0])
+    return grads[0] if len(grads) == 1 else torch.cat(grads)
 
 
 # --------------------------------------------------------------------------------------------------- attacks
@@ -231,7 +239,7 @@ def robust_accuracy(model, x: torch.Tensor, y, attack: Callable, epsilons: Itera
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             x_adv = attack(model, xb, yb, eps, **attack_kwargs)
-            correct += int((predict_labels(model, x_adv, batch_size) == yb).sum())
+            correct += int((predict_labels(model, x_adv) == yb).sum())
         result[eps] = correct / len(x)
     return result
 
@@ -254,7 +262,7 @@ def worst_case_accuracy(model, x: torch.Tensor, y, attacks: dict[str, Callable],
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         for name, attack in attacks.items():
-            survived[name][i:i + batch_size] = (predict_labels(model, attack(xb, yb), batch_size) == yb).cpu()
+            survived[name][i:i + batch_size] = (predict_labels(model, attack(xb, yb)) == yb).cpu()
     result = {name: float(ok.float().mean()) for name, ok in survived.items()}
     result["all attacks"] = float(torch.stack(list(survived.values())).all(dim=0).float().mean())
     return result

@@ -120,7 +120,7 @@ def survival(model, x: torch.Tensor, y: torch.Tensor, attacks: dict[str, Callabl
         raise ValueError("x must be a non-empty batch of images (N, ...) and y a tensor of N labels")
     result = {}
     for name, attack in attacks.items():
-        parts = [predict_labels(model, attack(x[i:i + batch_size], y[i:i + batch_size]), batch_size)
+        parts = [predict_labels(model, attack(x[i:i + batch_size], y[i:i + batch_size]))
                  == y[i:i + batch_size] for i in range(0, len(x), batch_size)]
         result[name] = torch.cat(parts).cpu()
     return result

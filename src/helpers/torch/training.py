@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from helpers.checks import positive_int
 from helpers.history import History
-from helpers.torch.metrics import count_correct, model_device
+from helpers.torch.metrics import count_correct, logits_in_slices, model_device
 from helpers.torch.modes import ensure_training, eval_mode
 
 __all__ = ["device", "History", "train_epoch", "evaluate", "fit", "train_steps", "train_deep_mlp"]
@@ -113,7 +113,7 @@ def evaluate(model, loader, loss_fn=None, device=None) -> tuple[float, float]:
     with eval_mode(model):
         for x, y in loader:
             x, y = x.to(dev), y.to(dev)
-            logits = model(x)
+            logits = logits_in_slices(model, x)          # same logits, cache-sized forward passes
             total_loss += loss_fn(logits, y).item() * y.numel()
             correct += count_correct(logits, y)
             seen += y.numel()
