@@ -6,6 +6,10 @@ Usage (from the repository root, with CNN_BOOK_DATA set when offline):
         --name unet_dsb2018_plus           # the committed unet_dsb2018_plus (options below; see its log)
     python scripts/train_unet.py --epochs 90 --ema 0.99 --tta --select-on tamiou --threads 1 \
         --seed 0 --name unet_long_s0       # the committed unet_dsb2018_long (seeds 0-2, summarized by --summarize)
+    python scripts/train_unet.py --epochs 90 --ema 0.99 --tta --select-on tamiou --threads 1 --seed 0 \
+        --normalize --augment scale-intensity --name pilot_normsi_s0   # the log unet_pilot_normsi_90 (a pilot)
+    python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 2 --seed 0 \
+        --width 32 --name pilot_width32_25                            # the log unet_pilot_width32_25 (a pilot)
     torchrun --standalone --nproc_per_node 2 scripts/train_unet.py [same options]
 
 ``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun every

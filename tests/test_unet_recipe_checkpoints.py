@@ -1,6 +1,7 @@
 """The committed U-Nets of the improved recipe (``unet_dsb2018_plus``: 25 epochs; ``unet_dsb2018_long``: 90) load
 into today's code and reach the test scores their logs report, with the logged preprocessing, test-time
-augmentation and validation threshold; their three-seed summaries agree with the seed-0 logs."""
+augmentation and validation threshold; their three-seed summaries agree with the seed-0 logs. The two pilot logs
+(no weights committed) hold the runs lesson 7 describes, chosen by the recipe's own rule."""
 
 import json
 
@@ -68,3 +69,23 @@ def test_checkpoint_reaches_the_reported_test_scores(name):
         reported["threshold_averaged_mean_iou"]["value"], abs=1e-3)
     assert pixel_iou(probs > log["threshold"], truth) == pytest.approx(
         reported["foreground_pixel_iou"]["value"], abs=1e-3)
+
+
+# The pilots lesson 7 compares with the recipe (seed 0, judged on validation): what each changed.
+PILOTS = {"unet_pilot_normsi_90": {"epochs": 90, "width": 16, "normalize": True, "augment": "scale-intensity"},
+          "unet_pilot_width32_25": {"epochs": 25, "width": 32, "normalize": False, "augment": "dihedral"}}
+
+
+@pytest.mark.parametrize("name", [*PILOTS, *NAMES])
+def test_logs_hold_the_described_run_and_its_epoch_is_the_best_on_validation(name):
+    log = json.loads((checkpoint_dir() / f"{name}.json").read_text())
+    args = log["args"]
+    if name in PILOTS:
+        assert {k: args[k] for k in PILOTS[name]} == PILOTS[name]
+    assert (args["seed"], args["ema"], args["tta"], args["select_on"]) == (0, 0.99, True, "tamiou")
+    assert log["split"] == {"train": 465, "val": 100, "test": 99} and log["selected_on"] == "tamiou"
+    scores = log["history"]["val_tamiou"]
+    assert len(scores) == args["epochs"] and log["best_epoch"] == int(np.argmax(scores)) + 1
+    for part in ("val_metrics", "test_metrics"):
+        for metric, s in log[part].items():
+            assert s["low"] <= s["value"] <= s["high"], (part, metric)
