@@ -77,6 +77,10 @@ from helpers.torch.unet import (
     random_scale_intensity,
 )
 
+# Every committed log was scored in batches of 64; predict_probs' default (16, faster on one thread) rounds
+# the probabilities differently by about 1e-7, which could move a logged number in its last digit.
+SCORE_BATCH = 64
+
 
 def _counts(m, truth):
     """Per image: true positives, false positives, false negatives, true negatives (float (N, 4))."""
@@ -249,14 +253,14 @@ def main(argv=None):
         if not is_main():
             continue
         judged = ema.model if ema is not None else model
-        pv = predict_probs(judged, xval)
+        pv = predict_probs(judged, xval, batch_size=SCORE_BATCH)
         val_iou, val_tamiou = pixel_iou(pv > 0.5, yval), threshold_averaged_mean_iou(pv, yval)
         history["epoch"].append(epoch)
         history["train_loss"].append(round(total / seen, 5))   # rank 0's share under torchrun
         history["val_iou"].append(round(val_iou, 5))
         history["val_tamiou"].append(round(val_tamiou, 5))
         if ema is not None:                                    # the raw weights too, to see what averaging adds
-            pr = predict_probs(model, xval)
+            pr = predict_probs(model, xval, batch_size=SCORE_BATCH)
             history.setdefault("val_iou_raw", []).append(round(pixel_iou(pr > 0.5, yval), 5))
             history.setdefault("val_tamiou_raw", []).append(round(threshold_averaged_mean_iou(pr, yval), 5))
         history["seconds"].append(round(time.perf_counter() - start, 1))
@@ -273,11 +277,11 @@ def main(argv=None):
     # Score the weights as stored (float16), which is what a reader who loads them gets.
     stored = UNet(in_channels=in_channels, width=args.width, depth=args.depth, skips=args.skips)
     stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
-    pval = predict_probs(stored, xval, tta=args.tta)
+    pval = predict_probs(stored, xval, batch_size=SCORE_BATCH, tta=args.tta)
     thresholds = np.round(np.arange(0.2, 0.81, 0.05), 2)
     val_scores = [pixel_iou(pval > t, yval) for t in thresholds]
     threshold = float(thresholds[int(np.argmax(val_scores))])
-    pte = predict_probs(stored, xte, tta=args.tta)
+    pte = predict_probs(stored, xte, batch_size=SCORE_BATCH, tta=args.tta)
     test = {}
     for label, t in (("at_0.5", 0.5), ("at_val_threshold", threshold)):
         m = pte > t

@@ -185,11 +185,14 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 64, tta: bool = False) -> np.ndarray:
+def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 16, tta: bool = False) -> np.ndarray:
     """Sigmoid probabilities (N, H, W) float32 of ``model`` on images ``x`` (N, C, H, W), in eval mode.
 
     ``tta=True`` averages the 8 flips/rotations (test-time augmentation). Every
     submodule's mode is restored afterwards (:func:`helpers.torch.modes.eval_mode`).
+    Small batches keep a 96x96 U-Net's activations in the CPU's cache: the 99 test images
+    with TTA took 8.5-10.1 s in batches of 16 against 14.4-14.6 s in batches of 64 (one
+    thread); the probabilities differ by at most about 1e-7 (float32 rounding).
     """
     batch_size = positive_int(batch_size, "batch_size")
     with eval_mode(model):
