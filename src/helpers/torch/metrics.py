@@ -43,8 +43,8 @@ def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
 def logits_in_slices(model, x: torch.Tensor, size: int | None = None) -> torch.Tensor:
     """``model(x)``, computed ``size`` images at a time (default ``INFERENCE_SLICE``) and concatenated.
 
-    For inference: with a model in eval mode and no gradients, the result equals one call on all of ``x``.
-    """
+    For inference: with a model in eval mode each image's output is its own, so the result is one call on
+    all of ``x`` up to float rounding (identical predictions in the book's models and tests)."""
     size = INFERENCE_SLICE if size is None else positive_int(size, "size")
     if len(x) <= size:
         return model(x)
@@ -78,7 +78,7 @@ def predict_labels(model, x: torch.Tensor, batch_size: int | None = None) -> tor
 
 
 def accuracy(model, x: torch.Tensor, y, batch_size: int | None = None) -> float:
-    """Fraction of images of ``x`` whose predicted class is ``y``."""
+    """Fraction of images of ``x`` whose predicted class is ``y`` (:func:`predict_labels`, ``batch_size`` at a time)."""
     y = torch.as_tensor(y)
     if y.shape != (len(x),):
         raise ValueError(f"y must have shape ({len(x)},); got {tuple(y.shape)}")
