@@ -77,9 +77,15 @@ from helpers.torch.unet import (
     random_scale_intensity,
 )
 
-# Every committed log was scored in batches of 64; predict_probs' default (16, faster on one thread) rounds
-# the probabilities differently by about 1e-7, which could move a logged number in its last digit.
+# Every committed log was scored in batches of 64 in the default memory layout; predict_probs' defaults
+# (channels-last batches of 8, faster on one thread) round the probabilities differently by about 3e-7, which
+# could move a logged number in its last digit.
 SCORE_BATCH = 64
+
+
+def score_probs(model, x, tta=False):
+    """The probabilities every committed log was scored with (predict_probs in batches of 64, default layout)."""
+    return predict_probs(model, x, batch_size=SCORE_BATCH, tta=tta, channels_last=False)
 
 
 def _counts(m, truth):
@@ -253,14 +259,14 @@ def main(argv=None):
         if not is_main():
             continue
         judged = ema.model if ema is not None else model
-        pv = predict_probs(judged, xval, batch_size=SCORE_BATCH)
+        pv = score_probs(judged, xval)
         val_iou, val_tamiou = pixel_iou(pv > 0.5, yval), threshold_averaged_mean_iou(pv, yval)
         history["epoch"].append(epoch)
         history["train_loss"].append(round(total / seen, 5))   # rank 0's share under torchrun
         history["val_iou"].append(round(val_iou, 5))
         history["val_tamiou"].append(round(val_tamiou, 5))
         if ema is not None:                                    # the raw weights too, to see what averaging adds
-            pr = predict_probs(model, xval, batch_size=SCORE_BATCH)
+            pr = score_probs(model, xval)
             history.setdefault("val_iou_raw", []).append(round(pixel_iou(pr > 0.5, yval), 5))
             history.setdefault("val_tamiou_raw", []).append(round(threshold_averaged_mean_iou(pr, yval), 5))
         history["seconds"].append(round(time.perf_counter() - start, 1))
@@ -277,11 +283,11 @@ def main(argv=None):
     # Score the weights as stored (float16), which is what a reader who loads them gets.
     stored = UNet(in_channels=in_channels, width=args.width, depth=args.depth, skips=args.skips)
     stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
-    pval = predict_probs(stored, xval, batch_size=SCORE_BATCH, tta=args.tta)
+    pval = score_probs(stored, xval, tta=args.tta)
     thresholds = np.round(np.arange(0.2, 0.81, 0.05), 2)
     val_scores = [pixel_iou(pval > t, yval) for t in thresholds]
     threshold = float(thresholds[int(np.argmax(val_scores))])
-    pte = predict_probs(stored, xte, batch_size=SCORE_BATCH, tta=args.tta)
+    pte = score_probs(stored, xte, tta=args.tta)
     test = {}
     for label, t in (("at_0.5", 0.5), ("at_val_threshold", threshold)):
         m = pte > t

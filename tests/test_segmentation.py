@@ -154,3 +154,18 @@ def test_predict_probs_tta_is_exact_for_a_symmetric_model():
     np.testing.assert_allclose(predict_probs(model, x, tta=True), predict_probs(model, x), atol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):
         predict_probs(model, x, batch_size=0)
+
+
+def test_predict_probs_channels_last_matches_the_default_layout_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = UNet(width=4, depth=2).eval()
+    x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = predict_probs(model, x, tta=True)                                   # channels-last copy, batches of 8
+    plain = predict_probs(model, x, batch_size=2, tta=True, channels_last=False)
+    assert fast.shape == (5, 16, 16) and fast.dtype == np.float32 and fast.flags.c_contiguous
+    np.testing.assert_allclose(fast, plain, atol=1e-5)
+    np.testing.assert_array_equal(plain, predict_probs(model, x, batch_size=2, tta=True, channels_last=False))
+    weight = model.down[0][0].weight                                           # the caller's model: unchanged
+    assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -62,7 +62,7 @@ def test_checkpoint_reaches_the_reported_test_scores(name):
     test = dsb2018_split(len(ds), seed=0)["test"]
     images = ds.x[test]
     x = grey_to_tensor(normalize_nuclei_images(images)) if log["args"]["normalize"] else images_to_tensor(images)
-    probs = predict_probs(model, x, batch_size=16, tta=log["tta"])   # small batches: faster on one thread
+    probs = predict_probs(model, x, tta=log["tta"])   # channels-last batches of 8: the fastest on one thread
     truth = ds.y[test]
     reported = log["test_metrics"]
     assert threshold_averaged_mean_iou(probs, truth) == pytest.approx(
