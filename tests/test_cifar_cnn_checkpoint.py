@@ -27,6 +27,6 @@ def test_cifar_cnn_reaches_the_logged_test_accuracy():
     test = data.load_cifar10("test", download=False)
     loader = DataLoader(ImageDataset(test.x, test.y, image_transform(log["data"]["mean"], log["data"]["std"])),
                         batch_size=1000)
-    _, acc = evaluate(model, loader, device="cpu")
+    _, acc = evaluate(model, loader, device="cpu", channels_last=True)   # faster, same predictions
     assert acc == pytest.approx(log["test_acc_float16_weights"], abs=0.002)
     assert acc > 0.6

@@ -344,3 +344,29 @@ def test_inference_in_slices_equals_one_pass(monkeypatch):
     assert np.array_equal(metrics.predict(model, loader, "cpu")[0], whole.argmax(dim=1).numpy())
     with pytest.raises(ValueError, match="size"):
         metrics.logits_in_slices(model, x, size=0)
+
+
+def test_channels_last_inference_gives_the_same_answers_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 5))
+    model.train()
+    model(torch.randn(32, 3, 32, 32))                        # running statistics that are not the defaults
+    x = torch.randn(40, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(40) % 5
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    with torch.no_grad():
+        whole = model(x)
+        fast = metrics.logits_in_slices(model, x, size=16, channels_last=True)
+    torch.testing.assert_close(fast, whole, rtol=1e-5, atol=1e-5)
+    assert torch.equal(metrics.predict_labels(model, x, channels_last=True), whole.argmax(dim=1))
+    assert metrics.accuracy(model, x, y, channels_last=True) == metrics.accuracy(model, x, y)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=25)
+    loss, acc = tr.evaluate(model, loader, device="cpu", channels_last=True)
+    assert (loss, acc) == pytest.approx(tr.evaluate(model, loader, device="cpu"), rel=1e-5)
+    assert np.array_equal(metrics.predict(model, loader, "cpu", channels_last=True)[0], whole.argmax(dim=1).numpy())
+    weight = model[0].weight                                  # the caller's model: same layout, same values
+    assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert metrics.channels_last_copy(len) is len             # not a module: passed through

@@ -10,18 +10,26 @@ They feed the model at most ``INFERENCE_SLICE`` images at a time (:func:`logits_
 :func:`helpers.torch.training.evaluate` uses too). In eval mode each image's output is its own, so the
 slicing changes no prediction; on a CPU it keeps each layer's activations in the cache: ResNet-20 on
 2,000 CIFAR-10 images took 5.7 s in batches of 500 and 3.4 s in slices of 128 (one thread, this machine).
+
+``channels_last=True`` (off by default, so the scripts' logged numbers are computed as they always were) runs
+a copy of the model with its weights and images in PyTorch's channels-last memory layout, which the CPU
+convolutions prefer: on one thread ResNet-20 scored 1,000 CIFAR-10 images in 1.2 s against 2.2 s, the
+logits differing by about 2e-6 (float32 rounding in another order). The caller's model is not changed.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
+from torch import nn
 
 from helpers.checks import positive_int
 from helpers.torch.modes import eval_mode
 
 __all__ = ["predict", "predict_labels", "accuracy", "count_correct", "model_device", "logits_in_slices",
-           "INFERENCE_SLICE"]
+           "channels_last_copy", "INFERENCE_SLICE"]
 
 INFERENCE_SLICE = 128
 
@@ -40,46 +48,63 @@ def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
     return int((logits.argmax(dim=1) == labels.to(logits.device)).sum())
 
 
-def logits_in_slices(model, x: torch.Tensor, size: int | None = None) -> torch.Tensor:
+def channels_last_copy(model):
+    """A copy of ``model`` with its 4-D weights in the channels-last memory layout (anything else: ``model`` itself).
+
+    The copy keeps the model's modes; the caller's model is not changed."""
+    if not isinstance(model, nn.Module):
+        return model
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+def logits_in_slices(model, x: torch.Tensor, size: int | None = None, channels_last: bool = False) -> torch.Tensor:
     """``model(x)``, computed ``size`` images at a time (default ``INFERENCE_SLICE``) and concatenated.
 
     For inference: with a model in eval mode each image's output is its own, so the result is one call on
-    all of ``x`` up to float rounding (identical predictions in the book's models and tests)."""
+    all of ``x`` up to float rounding (identical predictions in the book's models and tests).
+    ``channels_last=True`` computes it with :func:`channels_last_copy` on images ``(N, C, H, W)`` in that layout."""
     size = INFERENCE_SLICE if size is None else positive_int(size, "size")
+    if channels_last and x.ndim == 4:
+        model, x = channels_last_copy(model), x.contiguous(memory_format=torch.channels_last)
     if len(x) <= size:
         return model(x)
     return torch.cat([model(x[i:i + size]) for i in range(0, len(x), size)])
 
 
 @torch.no_grad()
-def predict(model, loader, device=None) -> tuple[np.ndarray, np.ndarray]:
+def predict(model, loader, device=None, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes and true labels for every sample of ``loader``, as int64 NumPy arrays ``(preds, labels)``.
 
     Runs in eval mode (the model's previous mode is restored); the prediction is
-    ``logits.argmax(dim=1)``.
+    ``logits.argmax(dim=1)``. ``channels_last``: see the module's docstring.
     """
     dev = model_device(model) if device is None else torch.device(device)
     preds, labels = [], []
     with eval_mode(model):
+        if channels_last:
+            model = channels_last_copy(model)
         for x, y in loader:
-            preds.append(logits_in_slices(model, x.to(dev)).argmax(dim=1).cpu())
+            x = x.to(dev)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            preds.append(logits_in_slices(model, x).argmax(dim=1).cpu())
             labels.append(y.cpu())
     if not preds:
         raise ValueError("the loader yielded no batches")
     return torch.cat(preds).numpy().astype(np.int64), torch.cat(labels).numpy().astype(np.int64)
 
 
-def predict_labels(model, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+def predict_labels(model, x: torch.Tensor, batch_size: int | None = None, channels_last: bool = False) -> torch.Tensor:
     """The model's predicted class for every image of ``x`` (eval mode, no gradients), ``batch_size`` at a time
-    (default ``INFERENCE_SLICE``)."""
+    (default ``INFERENCE_SLICE``); ``channels_last``: see the module's docstring."""
     batch_size = INFERENCE_SLICE if batch_size is None else positive_int(batch_size, "batch_size")
     with eval_mode(model), torch.no_grad():
-        return logits_in_slices(model, x, batch_size).argmax(dim=1)
+        return logits_in_slices(model, x, batch_size, channels_last=channels_last).argmax(dim=1)
 
 
-def accuracy(model, x: torch.Tensor, y, batch_size: int | None = None) -> float:
+def accuracy(model, x: torch.Tensor, y, batch_size: int | None = None, channels_last: bool = False) -> float:
     """Fraction of images of ``x`` whose predicted class is ``y`` (:func:`predict_labels`, ``batch_size`` at a time)."""
     y = torch.as_tensor(y)
     if y.shape != (len(x),):
         raise ValueError(f"y must have shape ({len(x)},); got {tuple(y.shape)}")
-    return float((predict_labels(model, x, batch_size).cpu() == y.cpu()).float().mean())
+    return float((predict_labels(model, x, batch_size, channels_last).cpu() == y.cpu()).float().mean())
