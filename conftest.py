@@ -1,7 +1,7 @@
 """Pytest plugin for the book: print how long each notebook took under nbval, and the time per group of tests.
 
-The group times (unit tests, browser checks of the site, lessons, exercises, other pages) are also appended to
-``_build/steps.tsv`` as sub-steps, so ``python tools/timed.py --report`` (run at the end of ``.ci/run``) shows
+The group times (unit tests, browser checks of the site, lessons, exercises, other pages) of a run with more than
+one group are also appended to ``_build/steps.tsv`` as sub-steps, so ``python tools/timed.py --report`` (run at the end of ``.ci/run``) shows
 where the test time went.
 """
 
@@ -52,7 +52,7 @@ def pytest_terminal_summary(terminalreporter):
         for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
             terminalreporter.write_line(f"{name}: {seconds:.0f} s")
         record = ROOT / "_build" / "steps.tsv"
-        if record.parent.exists():
+        if record.parent.exists() and len(_group_seconds) > 1:    # one group: the step's own time says it
             with record.open("a") as f:
                 for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
                     f.write(f"  pytest: {name}{suffix}\t{seconds:.1f}\n")
