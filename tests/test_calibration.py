@@ -11,6 +11,7 @@ from helpers.numpy.calibration import (
     fit_temperature,
     negative_log_likelihood,
     reliability_bins,
+    sharpen_probabilities,
 )
 from helpers.torch.calibration import fit_temperature_lbfgs
 
@@ -111,3 +112,33 @@ def test_bin_edges_are_right_closed_as_guo_et_al_unlike_torchmetrics():
 def test_fit_temperature_says_why_when_every_prediction_is_right():
     with pytest.raises(ValueError, match="every prediction on these held-out samples is right"):
         fit_temperature(np.array([[5.0, 0.0], [0.0, 5.0], [4.0, 0.0]]), np.array([0, 1, 0]))
+
+
+def test_sharpening_keeps_the_mask_at_the_threshold_and_moves_the_rest_towards_0_and_1():
+    p = np.random.default_rng(0).random((4, 32, 32))
+    p[0, 0, :4] = [0.0, 1.0, 0.3, 0.3 + 1e-9]
+    np.testing.assert_allclose(sharpen_probabilities(p, 1.0), p, rtol=1e-12, atol=1e-15)     # T = 1, t = 0.5: itself
+    for t in (0.3, 0.5, 0.8):
+        for temperature in (0.01, 0.25, 1.0, 4.0):
+            q = sharpen_probabilities(p, temperature, threshold=t)
+            assert q.dtype == np.float64 and np.isfinite(q).all() and q.min() >= 0 and q.max() <= 1
+            np.testing.assert_array_equal(q > 0.5, p > t)                # the mask at the threshold is unchanged
+            assert np.all(np.diff(q.ravel()[np.argsort(p.ravel())]) >= 0)   # the order of the pixels too
+        assert sharpen_probabilities(0.0, 0.5, t) == 0.0 and sharpen_probabilities(1.0, 0.5, t) == 1.0
+    sharp, soft = sharpen_probabilities(p, 0.1), sharpen_probabilities(p, 4.0)
+    assert np.all(np.abs(sharp - 0.5) >= np.abs(p - 0.5) - 1e-12)      # T < 1: away from 0.5
+    assert np.all(np.abs(soft - 0.5) <= np.abs(p - 0.5) + 1e-12)       # T > 1: towards it
+    assert np.mean((sharpen_probabilities(p, 1e-3) < 1e-6) | (sharpen_probabilities(p, 1e-3) > 1 - 1e-6)) > 0.99
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": 0.0}, "temperature"), ({"temperature": -1.0}, "temperature"),
+    ({"temperature": 1.0, "threshold": 1.0}, "threshold"), ({"temperature": 1.0, "threshold": 0.0}, "threshold")])
+def test_sharpening_refuses_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sharpen_probabilities(np.array([0.2, 0.7]), **kwargs)
+
+
+def test_sharpening_refuses_values_that_are_not_probabilities():
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        sharpen_probabilities(np.array([0.2, 1.5]), 0.5)
