@@ -49,9 +49,10 @@ test: book
 	  CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 19 \
 	    $(TIMED) "  pytest: 2-process (torchrun, gloo) tests (nice 19)" -- \
 	    $(PY) -m pytest $(MULTIPROCESS_TESTS) -p no:cacheprovider > _build/torchrun_tests.log 2>&1 & \
+	  pid=$$!; trap "kill $$pid 2>/dev/null" INT TERM; \
 	  CNN_BOOK_SITE=_build/html $(TIMED) "  pytest: the site in a browser" -- \
 	    $(PY) -m pytest tests/test_site.py -p no:cacheprovider; site=$$?; \
-	  wait $$!; torchrun=$$?; cat _build/torchrun_tests.log; \
+	  wait $$pid; torchrun=$$?; cat _build/torchrun_tests.log; \
 	  [ $$site = 0 ] && [ $$torchrun = 0 ]'
 
 # Re-run every lesson top to bottom and save its outputs (do this before committing a changed lesson).

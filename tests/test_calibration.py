@@ -140,5 +140,20 @@ def test_sharpening_refuses_bad_settings(kwargs, message):
 
 
 def test_sharpening_refuses_values_that_are_not_probabilities():
-    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]; got values from 0.2 to 1.5"):
         sharpen_probabilities(np.array([0.2, 1.5]), 0.5)
+    with pytest.raises(ValueError, match="1 of 3 values are NaN or infinite"):
+        sharpen_probabilities(np.array([0.2, np.nan, 0.7]), 0.5)
+
+
+def test_sharpening_computes_the_rescaled_logit():
+    expit = lambda z: 1 / (1 + np.exp(-z))                                  # noqa: E731
+    logit = lambda p: np.log(p / (1 - p))                                   # noqa: E731
+    assert sharpen_probabilities(0.8, 0.5) == pytest.approx(expit(2 * logit(0.8)), rel=1e-12)
+    assert sharpen_probabilities(expit(logit(0.3) + 1), 0.25, threshold=0.3) == pytest.approx(expit(4.0), rel=1e-12)
+    assert sharpen_probabilities(0.3, 0.1, threshold=0.3) == 0.5                # at the threshold: 0.5, not above
+    t = 0.3
+    just_above = np.nextafter(t, 1.0)                                         # its logit difference rounds to 0
+    for temperature in (1.0, 4.0, 1e17):
+        assert sharpen_probabilities(just_above, temperature, t) > 0.5       # the mask stays exact even then
+        assert sharpen_probabilities(t, temperature, t) <= 0.5

@@ -154,6 +154,8 @@ def test_predict_probs_tta_is_exact_for_a_symmetric_model():
     np.testing.assert_allclose(predict_probs(model, x, tta=True), predict_probs(model, x), atol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):
         predict_probs(model, x, batch_size=0)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\); got shape \(3, 8, 8\)"):
+        predict_probs(model, x[0])
 
 
 def test_predict_probs_channels_last_matches_the_default_layout_and_leaves_the_model_alone():

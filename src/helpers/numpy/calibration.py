@@ -136,9 +136,14 @@ def sharpen_probabilities(probs, temperature: float, threshold: float = 0.5) -> 
     t = number(temperature, "temperature", low=0.0, low_open=True)
     c = number(threshold, "threshold", low=0.0, high=1.0, low_open=True, high_open=True)
     p = np.asarray(probs, dtype=np.float64)
-    if p.size and (not np.isfinite(p).all() or p.min() < 0 or p.max() > 1):
-        raise ValueError(f"probs must be probabilities in [0, 1]; got values from {np.nanmin(p):.3g} "
-                         f"to {np.nanmax(p):.3g}")
+    bad = ~np.isfinite(p)
+    if bad.any():
+        raise ValueError(f"probs must be probabilities in [0, 1]; {int(bad.sum())} of {p.size} values are NaN "
+                         "or infinite")
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise ValueError(f"probs must be probabilities in [0, 1]; got values from {p.min():.3g} to {p.max():.3g}")
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):   # logit of 0 and 1: -inf and inf
         z = (np.log(p) - np.log1p(-p) - (np.log(c) - np.log1p(-c))) / t
-        return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+        q = np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+    # Where p is within a rounding error of the threshold (or T is huge) q rounds to 0.5: keep the mask exact.
+    return np.where(p > c, np.maximum(q, np.nextafter(0.5, 1.0)), np.minimum(q, 0.5))

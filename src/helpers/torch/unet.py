@@ -202,6 +202,8 @@ def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 8, tta: b
     a score computed that way bit for bit.
     """
     batch_size = positive_int(batch_size, "batch_size")
+    if x.ndim != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
     with eval_mode(model):
         if channels_last and isinstance(model, nn.Module):
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
