@@ -1,8 +1,8 @@
 """Pytest plugin for the book: print how long each notebook took under nbval, and the time per group of tests.
 
 The group times (unit tests, browser checks of the site, lessons, exercises, other pages) of a run with more than
-one group are also appended to ``_build/steps.tsv`` as sub-steps, so ``python tools/timed.py --report`` (run at the end of ``.ci/run``) shows
-where the test time went.
+one group are also appended to ``_build/steps.tsv`` as sub-steps, so ``python tools/timed.py --report`` (run at
+the end of ``.ci/run``) shows where the test time went.
 """
 
 from collections import defaultdict

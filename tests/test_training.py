@@ -370,3 +370,7 @@ def test_channels_last_inference_gives_the_same_answers_and_leaves_the_model_alo
     assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert metrics.channels_last_copy(len) is len             # not a module: passed through
+    assert metrics.channels_last_batch(x).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(metrics.channels_last_batch(x), x)
+    flat = torch.randn(3, 5)
+    assert metrics.channels_last_batch(flat) is flat         # not a batch of images: unchanged

@@ -29,7 +29,7 @@ from helpers.checks import positive_int
 from helpers.torch.modes import eval_mode
 
 __all__ = ["predict", "predict_labels", "accuracy", "count_correct", "model_device", "logits_in_slices",
-           "channels_last_copy", "INFERENCE_SLICE"]
+           "channels_last_copy", "channels_last_batch", "INFERENCE_SLICE"]
 
 INFERENCE_SLICE = 128
 
@@ -57,6 +57,11 @@ def channels_last_copy(model):
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
+def channels_last_batch(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the channels-last memory layout if it is a batch of images ``(N, C, H, W)``; other tensors unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+
+
 def logits_in_slices(model, x: torch.Tensor, size: int | None = None, channels_last: bool = False) -> torch.Tensor:
     """``model(x)``, computed ``size`` images at a time (default ``INFERENCE_SLICE``) and concatenated.
 
@@ -65,7 +70,7 @@ def logits_in_slices(model, x: torch.Tensor, size: int | None = None, channels_l
     ``channels_last=True`` computes it with :func:`channels_last_copy` on images ``(N, C, H, W)`` in that layout."""
     size = INFERENCE_SLICE if size is None else positive_int(size, "size")
     if channels_last and x.ndim == 4:
-        model, x = channels_last_copy(model), x.contiguous(memory_format=torch.channels_last)
+        model, x = channels_last_copy(model), channels_last_batch(x)
     if len(x) <= size:
         return model(x)
     return torch.cat([model(x[i:i + size]) for i in range(0, len(x), size)])
@@ -84,9 +89,7 @@ def predict(model, loader, device=None, channels_last: bool = False) -> tuple[np
         if channels_last:
             model = channels_last_copy(model)
         for x, y in loader:
-            x = x.to(dev)
-            if channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = channels_last_batch(x.to(dev)) if channels_last else x.to(dev)
             preds.append(logits_in_slices(model, x).argmax(dim=1).cpu())
             labels.append(y.cpu())
     if not preds:

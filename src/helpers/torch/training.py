@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from helpers.checks import positive_int
 from helpers.history import History
-from helpers.torch.metrics import channels_last_copy, count_correct, logits_in_slices, model_device
+from helpers.torch.metrics import channels_last_batch, channels_last_copy, count_correct, logits_in_slices, model_device
 from helpers.torch.modes import ensure_training, eval_mode
 
 __all__ = ["device", "History", "train_epoch", "evaluate", "fit", "train_steps", "train_deep_mlp"]
@@ -116,8 +116,8 @@ def evaluate(model, loader, loss_fn=None, device=None, channels_last: bool = Fal
             model = channels_last_copy(model)
         for x, y in loader:
             x, y = x.to(dev), y.to(dev)
-            if channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            if channels_last:
+                x = channels_last_batch(x)
             logits = logits_in_slices(model, x)          # same logits, cache-sized forward passes
             total_loss += loss_fn(logits, y).item() * y.numel()
             correct += count_correct(logits, y)

@@ -14,13 +14,12 @@ skip connection in :mod:`helpers.numpy.layers`, and the seeded DSB2018 split in 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
 
 from helpers.checks import positive_int
+from helpers.torch.metrics import channels_last_batch, channels_last_copy
 from helpers.torch.modes import eval_mode
 
 __all__ = ["images_to_tensor", "grey_to_tensor", "UNet", "bce_dice_loss", "random_dihedral",
@@ -205,8 +204,8 @@ def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 8, tta: b
     if x.ndim != 4:
         raise ValueError(f"x must be a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
     with eval_mode(model):
-        if channels_last and isinstance(model, nn.Module):
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        if channels_last:
+            model = channels_last_copy(model)
         return _predict_probs(model, x, batch_size, tta, channels_last)
 
 
@@ -215,7 +214,7 @@ def _predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int, tta: bool
     for s in range(0, len(x), batch_size):
         xb = x[s:s + batch_size]
         if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+            xb = channels_last_batch(xb)
         if not tta:
             out.append(torch.sigmoid(model(xb))[:, 0])
             continue
