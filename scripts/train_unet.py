@@ -10,6 +10,8 @@ Usage (from the repository root, with CNN_BOOK_DATA set when offline):
         --normalize --augment scale-intensity --name pilot_normsi_s0   # the log unet_pilot_normsi_90 (a pilot)
     python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 2 --seed 0 \
         --width 32 --name pilot_width32_25                            # the log unet_pilot_width32_25 (a pilot)
+    python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 1 --seed 0 \
+        --arch unetpp --name unetpp_25_s0     # UNet++ at the 25-epoch recipe (seeds 0-2: unet_pilot_unetpp_25_seeds)
     torchrun --standalone --nproc_per_node 2 scripts/train_unet.py [same options]
 
 ``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun every
@@ -68,8 +70,8 @@ from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
 from helpers.torch.distributed import ddp, is_main, setup, teardown
 from helpers.torch.params import count_params
 from helpers.torch.unet import (
-    UNet,
     bce_dice_loss,
+    build_unet,
     grey_to_tensor,
     images_to_tensor,
     predict_probs,
@@ -180,6 +182,8 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--no-skips", dest="skips", action="store_false")
+    parser.add_argument("--arch", choices=["unet", "unetpp"], default="unet",
+                        help="unetpp: UNet++ (nested skips, helpers.torch.unet.UNetPlusPlus), same width and depth")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=default_threads(),
@@ -201,6 +205,8 @@ def main(argv=None):
     parser.add_argument("--summarize", type=Path, nargs="+", default=None, metavar="LOG",
                         help="train nothing: write <out>/<name>.json summarizing these per-seed JSON logs")
     args = parser.parse_args(argv)
+    if args.arch == "unetpp" and not args.skips:
+        parser.error("--no-skips is the U-Net ablation; UNet++ is all skips")
     if args.summarize:
         path = summarize_seeds(args.summarize, args.name, args.out)
         print(f"wrote {path}")
@@ -223,7 +229,9 @@ def main(argv=None):
     xte, yte = x[split["test"]], data.y[split["test"]]
 
     in_channels = x.shape[1]
-    model = UNet(in_channels=in_channels, width=args.width, depth=args.depth, skips=args.skips)
+    described = {"class": "helpers.torch.unet." + ("UNetPlusPlus" if args.arch == "unetpp" else "UNet"),
+                 "width": args.width, "depth": args.depth, "skips": args.skips, "in_channels": in_channels}
+    model = build_unet(described)
     ema = WeightEMA(model, args.ema) if args.ema > 0 else None
     net = ddp(model)                                       # the model itself in one process
     steps = (len(xtr) + args.batch_size - 1) // args.batch_size
@@ -281,7 +289,7 @@ def main(argv=None):
         return
 
     # Score the weights as stored (float16), which is what a reader who loads them gets.
-    stored = UNet(in_channels=in_channels, width=args.width, depth=args.depth, skips=args.skips)
+    stored = build_unet(described)
     stored.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
     pval = score_probs(stored, xval, tta=args.tta)
     thresholds = np.round(np.arange(0.2, 0.81, 0.05), 2)
@@ -297,8 +305,7 @@ def main(argv=None):
     val_metrics = segmentation_report(pval, yval, threshold)
     test_metrics = segmentation_report(pte, yte, threshold)
     log = {
-        "model": {"class": "helpers.torch.unet.UNet", "width": args.width, "depth": args.depth,
-                  "skips": args.skips, "in_channels": in_channels, "parameters": count_params(model)},
+        "model": {**described, "parameters": count_params(model)},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         "data": data.source, "split": {k: len(v) for k, v in split.items()},
         "history": history, "best_epoch": best["epoch"], "best_val_iou_at_0.5": history["val_iou"][best["epoch"] - 1],

@@ -7,7 +7,16 @@ import torch
 from helpers.data import dsb2018_split
 from helpers.numpy.layers import concat_backward, concat_forward
 from helpers.numpy.metrics import dice, iou, pixel_dice, pixel_iou
-from helpers.torch.unet import UNet, bce_dice_loss, images_to_tensor, predict_probs, random_dihedral
+from helpers.torch.params import count_params
+from helpers.torch.unet import (
+    UNet,
+    UNetPlusPlus,
+    bce_dice_loss,
+    build_unet,
+    images_to_tensor,
+    predict_probs,
+    random_dihedral,
+)
 
 
 def test_concat_matches_torch_cat_forward_and_backward():
@@ -105,6 +114,43 @@ def test_unet_shapes_and_skip_switch(skips):
         model(torch.rand(1, 3, 10, 10))
     with pytest.raises(ValueError, match="width must be an int >= 1"):
         UNet(width=0)
+
+
+def test_unetpp_of_depth_1_is_the_unet_of_depth_1():
+    # With one level there is one skip node, X[0][1] = block(cat(X[0][0], up(X[1][0]))): the U-Net's decoder.
+    torch.manual_seed(0)
+    unet, unetpp = UNet(width=4, depth=1).eval(), UNetPlusPlus(width=4, depth=1).eval()
+    renamed = {k.replace("up.0.", "up.0_1.").replace("dec.0.", "node.0_1."): v for k, v in unet.state_dict().items()}
+    unetpp.load_state_dict(renamed)                    # strict: the same tensors under the UNet++ names
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(unetpp(x), unet(x), rtol=0, atol=0)
+
+
+def test_unetpp_nodes_shapes_and_gradients():
+    torch.manual_seed(0)
+    model = UNetPlusPlus(width=4, depth=3)
+    assert sorted(model.node) == ["0_1", "0_2", "0_3", "1_1", "1_2", "2_1"]     # depth*(depth+1)/2 nested nodes
+    assert model.node["0_3"][0].in_channels == 4 * 4      # X[0][0..2] and the upsampled X[1][2]: 4 maps of 4
+    assert model.node["1_2"][0].in_channels == 8 * 3
+    out = model(torch.rand(2, 3, 16, 16))
+    assert out.shape == (2, 1, 16, 16)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())   # every node is used
+    assert count_params(model) > count_params(UNet(width=4, depth=3))
+    with pytest.raises(ValueError, match="divisible by 8"):
+        model(torch.rand(1, 3, 12, 12))
+    with pytest.raises(ValueError, match="depth must be an int >= 1"):
+        UNetPlusPlus(depth=0)
+
+
+def test_build_unet_from_a_logs_model_entry():
+    unet = build_unet({"class": "helpers.torch.unet.UNet", "width": 4, "depth": 2, "skips": False, "in_channels": 1})
+    assert isinstance(unet, UNet) and not unet.skips and unet.down[0][0].in_channels == 1
+    assert isinstance(build_unet({"width": 4, "depth": 2}), UNet)                    # older logs: no class
+    unetpp = build_unet({"class": "helpers.torch.unet.UNetPlusPlus", "width": 4, "depth": 2, "skips": True})
+    assert isinstance(unetpp, UNetPlusPlus) and unetpp.down[0][0].in_channels == 3
+    with pytest.raises(ValueError, match="unknown segmentation network 'SegNet'"):
+        build_unet({"class": "SegNet", "width": 4, "depth": 2})
 
 
 def test_unet_learns_a_trivial_mask():

@@ -8,12 +8,12 @@ from helpers.data import dsb2018_split
 from helpers.numpy.metrics import dice, iou, pixel_iou
 from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.params import count_params
-from helpers.torch.unet import UNet, images_to_tensor, predict_probs
+from helpers.torch.unet import build_unet, images_to_tensor, predict_probs
 
 
 def _model(name):
     state, log = load_checkpoint(name)
-    model = UNet(**{k: log["model"][k] for k in ("width", "depth", "skips")})
+    model = build_unet(log["model"])
     model.load_state_dict(state)  # strict: every name and shape must match today's model
     return model.eval(), log
 

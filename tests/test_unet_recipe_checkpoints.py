@@ -16,15 +16,14 @@ from helpers.numpy.intensity import normalize_nuclei_images
 from helpers.numpy.metrics import pixel_iou, threshold_averaged_mean_iou
 from helpers.torch.checkpoints import load_checkpoint
 from helpers.torch.params import count_params
-from helpers.torch.unet import UNet, grey_to_tensor, images_to_tensor, predict_probs
+from helpers.torch.unet import build_unet, grey_to_tensor, images_to_tensor, predict_probs
 
 NAMES = ["unet_dsb2018_plus", "unet_dsb2018_long"]
 
 
 def _model(name):
     state, log = load_checkpoint(name)
-    m = log["model"]
-    model = UNet(in_channels=m["in_channels"], width=m["width"], depth=m["depth"], skips=m["skips"])
+    model = build_unet(log["model"])
     model.load_state_dict(state)  # strict: every name and shape must match today's model
     return model.eval(), log
 

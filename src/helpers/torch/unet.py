@@ -1,7 +1,8 @@
 """Binary segmentation in PyTorch: a U-Net, its loss, augmentation and (test-time augmented) prediction.
 
 * :class:`UNet`: a small PyTorch U-Net (conv-BN-ReLU blocks, max-pool down, transposed-conv up) whose skip
-  connections can be switched off for the ablation.
+  connections can be switched off for the ablation; :class:`UNetPlusPlus`, the nested-skip variant of Zhou et
+  al. (2018) built from the same blocks; :func:`build_unet` makes either from a training log's ``"model"``.
 * :func:`bce_dice_loss`, :func:`random_dihedral` (flips and 90-degree rotations), :func:`images_to_tensor`
   and :func:`predict_probs` (sigmoid probabilities, optionally averaged over the 8 flips/rotations).
 * :func:`random_scale_intensity` (random zoom in/out plus gamma/contrast/brightness jitter),
@@ -22,8 +23,8 @@ from helpers.checks import positive_int
 from helpers.torch.metrics import channels_last_batch, channels_last_copy
 from helpers.torch.modes import eval_mode
 
-__all__ = ["images_to_tensor", "grey_to_tensor", "UNet", "bce_dice_loss", "random_dihedral",
-           "random_scale_intensity", "dihedral_tta", "predict_probs"]
+__all__ = ["images_to_tensor", "grey_to_tensor", "UNet", "UNetPlusPlus", "build_unet", "bce_dice_loss",
+           "random_dihedral", "random_scale_intensity", "dihedral_tta", "predict_probs"]
 
 
 def images_to_tensor(x) -> torch.Tensor:
@@ -167,6 +168,65 @@ class UNet(nn.Module):
             skip = feats.pop()
             x = dec(torch.cat([skip, x], dim=1) if self.skips else x)
         return self.head(x)
+
+
+class UNetPlusPlus(nn.Module):
+    """UNet++ (Zhou et al. 2018, without deep supervision): a U-Net whose skips are dense chains of blocks.
+
+    Node ``X[i][j]`` works at level ``i`` (``width * 2**i`` channels, ``1/2**i`` of the resolution).
+    ``X[i][0]`` is the encoder, as in :class:`UNet`; for ``j >= 1``, ``X[i][j]`` is a conv block applied to the
+    concatenation of ``X[i][0], ..., X[i][j-1]`` and the upsampled ``X[i+1][j-1]`` (``ConvTranspose2d(k=2, s=2)``).
+    The logits come from ``X[0][depth]`` through a 1x1 convolution: (N, 1, H, W); H and W must be divisible
+    by ``2**depth``. Where the U-Net joins an encoder map straight to the decoder, each level here refines it
+    through ``depth - i`` blocks first: the paper's answer to the "semantic gap" between the two.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 16, depth: int = 3, batchnorm: bool = True):
+        super().__init__()
+        in_channels, width, depth = (positive_int(v, name) for name, v in
+                                     (("in_channels", in_channels), ("width", width), ("depth", depth)))
+        self.depth = depth
+        ch = [width * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(in_channels, ch[0], batchnorm)] +
+                                  [_block(ch[i], ch[i + 1], batchnorm) for i in range(depth)])
+        self.pool = nn.MaxPool2d(2)
+        # node (i, j) for j = 1..depth and i = 0..depth-j, keyed "i_j"
+        self.up = nn.ModuleDict({f"{i}_{j}": nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2)
+                                 for j in range(1, depth + 1) for i in range(depth - j + 1)})
+        self.node = nn.ModuleDict({f"{i}_{j}": _block(ch[i] * (j + 1), ch[i], batchnorm)
+                                   for j in range(1, depth + 1) for i in range(depth - j + 1)})
+        self.head = nn.Conv2d(ch[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[-1] % 2 ** self.depth or x.shape[-2] % 2 ** self.depth:
+            raise ValueError(f"UNetPlusPlus needs (N, C, H, W) with H, W divisible by {2 ** self.depth}; "
+                             f"got {tuple(x.shape)}")
+        nodes = []                                   # nodes[i] = [X[i][0], X[i][1], ...]
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            nodes.append([x])
+        for j in range(1, self.depth + 1):
+            for i in range(self.depth - j + 1):
+                up = self.up[f"{i}_{j}"](nodes[i + 1][j - 1])
+                nodes[i].append(self.node[f"{i}_{j}"](torch.cat([*nodes[i][:j], up], dim=1)))
+        return self.head(nodes[0][self.depth])
+
+
+def build_unet(model: dict) -> nn.Module:
+    """The untrained network a training log's ``"model"`` entry describes: a :class:`UNet` or a :class:`UNetPlusPlus`.
+
+    ``model`` holds ``"class"`` (``"helpers.torch.unet.UNet"`` or ``"helpers.torch.unet.UNetPlusPlus"``; older
+    logs without it mean the U-Net), ``"width"``, ``"depth"``, ``"in_channels"`` (3 when absent) and, for the
+    U-Net, ``"skips"``. Load the checkpoint's weights into the result.
+    """
+    name = model.get("class", "helpers.torch.unet.UNet")
+    common = {"in_channels": model.get("in_channels", 3), "width": model["width"], "depth": model["depth"]}
+    if name == "helpers.torch.unet.UNet":
+        return UNet(skips=model.get("skips", True), **common)
+    if name == "helpers.torch.unet.UNetPlusPlus":
+        return UNetPlusPlus(**common)
+    raise ValueError(f"unknown segmentation network {name!r}: expected helpers.torch.unet.UNet or "
+                     "helpers.torch.unet.UNetPlusPlus")
 
 
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0, eps: float = 1.0):

@@ -1,0 +1,36 @@
+"""scripts/train_unet.py runs end to end on a few images, with either network, and logs what it trained."""
+
+import importlib.util
+import json
+
+import pytest
+from offline_data import needs
+
+from helpers.committed_files import repo_root
+from helpers.torch.checkpoints import load_checkpoint
+from helpers.torch.unet import UNet, UNetPlusPlus, build_unet
+
+spec = importlib.util.spec_from_file_location("train_unet", repo_root() / "scripts" / "train_unet.py")
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+
+@needs("dsb2018")
+@pytest.mark.parametrize("arch,cls", [("unet", UNet), ("unetpp", UNetPlusPlus)])
+def test_a_tiny_run_writes_a_checkpoint_that_loads_into_the_logged_network(arch, cls, tmp_path):
+    script.main(["--arch", arch, "--epochs", "1", "--limit", "16", "--width", "2", "--depth", "2", "--threads", "1",
+                 "--name", "tiny", "--out", str(tmp_path)])
+    state, log = load_checkpoint("tiny", tmp_path)
+    assert log["model"]["class"] == f"helpers.torch.unet.{cls.__name__}" and log["args"]["arch"] == arch
+    model = build_unet(log["model"])
+    assert type(model) is cls
+    model.load_state_dict(state)                     # strict: the logged description builds the trained network
+    assert len(log["history"]["epoch"]) == 1 and 0.0 <= log["test"]["at_0.5"]["pixel_iou"] <= 1.0
+    assert json.loads((tmp_path / "tiny.json").read_text())["model"]["parameters"] == sum(
+        p.numel() for p in model.parameters())
+
+
+def test_unetpp_refuses_the_no_skips_ablation(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        script.main(["--arch", "unetpp", "--no-skips", "--epochs", "1", "--out", str(tmp_path)])
+    assert "UNet++ is all skips" in capsys.readouterr().err
