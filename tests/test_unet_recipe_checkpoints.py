@@ -72,7 +72,26 @@ def test_checkpoint_reaches_the_reported_test_scores(name):
 
 # The pilots lesson 7 compares with the recipe (seed 0, judged on validation): what each changed.
 PILOTS = {"unet_pilot_normsi_90": {"epochs": 90, "width": 16, "normalize": True, "augment": "scale-intensity"},
-          "unet_pilot_width32_25": {"epochs": 25, "width": 32, "normalize": False, "augment": "dihedral"}}
+          "unet_pilot_width32_25": {"epochs": 25, "width": 32, "normalize": False, "augment": "dihedral"},
+          "unet_pilot_unetpp_25": {"epochs": 25, "width": 16, "arch": "unetpp", "normalize": False,
+                                   "augment": "dihedral"}}
+
+
+def test_unetpp_seeds_ran_the_25_epoch_recipe_and_summarize_their_logs():
+    # lesson 7 compares UNet++ with the U-Net's three seeds of the same recipe, on validation
+    pp = json.loads((checkpoint_dir() / "unet_pilot_unetpp_25_seeds.json").read_text())
+    plain = json.loads((checkpoint_dir() / "unet_dsb2018_plus_seeds.json").read_text())
+    assert pp["recipe"].pop("arch") == "unetpp" and pp["recipe"] == plain["recipe"]
+    assert pp["model"]["class"] == "helpers.torch.unet.UNetPlusPlus"
+    assert count_params(build_unet(pp["model"])) == pp["model"]["parameters"]
+    assert sorted(r["seed"] for r in pp["runs"]) == [0, 1, 2]
+    seed0 = json.loads((checkpoint_dir() / "unet_pilot_unetpp_25.json").read_text())
+    run0 = next(r for r in pp["runs"] if r["seed"] == 0)
+    assert run0["val_metrics"] == {k: v["value"] for k, v in seed0["val_metrics"].items()}
+    assert run0["test_metrics"] == seed0["test_metrics"] and run0["best_epoch"] == seed0["best_epoch"]
+    for metric, mean in pp["mean"].items():
+        values = [r["test_metrics"][metric]["value"] for r in pp["runs"]]
+        assert mean == pytest.approx(np.mean(values), abs=1e-5)
 
 
 @pytest.mark.parametrize("name", [*PILOTS, *NAMES])
