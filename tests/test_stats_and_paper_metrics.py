@@ -12,7 +12,7 @@ from helpers.numpy.metrics import (
     threshold_averaged_mean_iou,
     two_class_mean_iou,
 )
-from helpers.stats import bootstrap_interval, paired_bootstrap_difference, wilson_interval
+from helpers.stats import bootstrap_interval, paired_bootstrap_difference, welch_interval, wilson_interval
 
 
 def test_two_class_mean_iou_equals_the_confusion_matrix_definition():
@@ -111,3 +111,19 @@ def test_wilson_interval_matches_the_textbook_value():
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="between 0 and trials"):
         wilson_interval(11, 10)
+
+
+def test_welch_interval_equals_scipys_welch_test_and_covers_the_truth():
+    from scipy import stats
+    a, b = [0.895, 0.891, 0.887], [0.891, 0.891, 0.893]
+    diff, lo, hi = welch_interval(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b)) and (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert lo < 0 < hi and welch_interval(a, b, level=0.5)[1] > lo          # a lower level, a narrower interval
+    rng = np.random.default_rng(0)                 # coverage: true difference 0.3, 3 runs each, 2,000 trials
+    hits = sum(lo <= 0.3 <= hi for lo, hi in (welch_interval(rng.normal(0.3, 1, 3), rng.normal(0, 2, 3))[1:]
+                                              for _ in range(2000)))
+    assert 0.93 < hits / 2000 < 0.99
+    assert welch_interval([1, 1], [0, 0]) == (1.0, 1.0, 1.0)                # no spread: the difference itself
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        welch_interval([0.9], [0.8, 0.85])
