@@ -20,7 +20,7 @@ SRC = ROOT / "src" / "helpers"
 # import name -> distribution name, for what the library imports
 DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "torchvision": "torchvision", "tqdm": "tqdm",
                  "matplotlib": "matplotlib", "ipywidgets": "ipywidgets", "IPython": "ipython",
-                 "skimage": "scikit-image", "PIL": "pillow", "optuna": "optuna"}
+                 "skimage": "scikit-image", "PIL": "pillow", "optuna": "optuna", "scipy": "scipy"}
 
 
 def _modules() -> list[Path]:

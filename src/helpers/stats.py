@@ -1,9 +1,10 @@
-"""Uncertainty for the book's measurements (NumPy only): how far a number printed from one test set could move.
+"""Uncertainty for the book's measurements: how far a number printed from one test set could move.
 
 ``bootstrap_interval`` resamples the test items (images) with replacement and recomputes any statistic,
 pooled ones included; ``wilson_interval`` is the interval of a proportion k/n; ``paired_bootstrap_difference``
 compares two methods scored on the same items, which is tighter than comparing their separate intervals;
 ``welch_interval`` compares the means of two small sets of training runs (seeds), which share nothing.
+All need NumPy only, except ``welch_interval``, which imports SciPy's t distribution when called.
 """
 
 from __future__ import annotations
