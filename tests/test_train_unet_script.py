@@ -1,13 +1,13 @@
 """scripts/train_unet.py runs end to end on a few images, with either network, and logs what it trained."""
 
 import importlib.util
-import json
 
 import pytest
 from offline_data import needs
 
 from helpers.committed_files import repo_root
 from helpers.torch.checkpoints import load_checkpoint
+from helpers.torch.params import count_params
 from helpers.torch.unet import UNet, UNetPlusPlus, build_unet
 
 spec = importlib.util.spec_from_file_location("train_unet", repo_root() / "scripts" / "train_unet.py")
@@ -26,8 +26,7 @@ def test_a_tiny_run_writes_a_checkpoint_that_loads_into_the_logged_network(arch,
     assert type(model) is cls
     model.load_state_dict(state)                     # strict: the logged description builds the trained network
     assert len(log["history"]["epoch"]) == 1 and 0.0 <= log["test"]["at_0.5"]["pixel_iou"] <= 1.0
-    assert json.loads((tmp_path / "tiny.json").read_text())["model"]["parameters"] == sum(
-        p.numel() for p in model.parameters())
+    assert log["model"]["parameters"] == count_params(model)
 
 
 def test_unetpp_refuses_the_no_skips_ablation(tmp_path, capsys):
