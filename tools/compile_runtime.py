@@ -13,7 +13,7 @@ the modules that were loaded (a lesson's set-up cell went from 8.8 s to 3.3 s on
 includes torch's compiler stack (dynamo, inductor, sympy), which ``torch.use_deterministic_algorithms`` imports:
 4.4 s from source against 1.4 s from bytecode, measured.
 
-Usage: ``.venv/bin/python tools/compile_runtime.py`` (the Makefile runs it after ``pip install``).
+Usage: ``.venv/bin/python tools/compile_runtime.py`` (``tools/install.py`` runs it after installing the requirements).
 """
 
 import compileall
