@@ -10,10 +10,15 @@ MULTIPROCESS_TESTS := tests/test_scripts_torchrun.py tests/test_distributed.py
 
 .PHONY: book test execute lint clean
 
-# tools/install.py installs with uv when it can (pip's own indexes and constraints, the same releases: 63 s against
-# 95-101 s with pip for the whole step on the CI machine), with pip otherwise; CNN_BOOK_INSTALLER=pip forces pip.
-$(VENV)/.installed: requirements.txt pyproject.toml
-	$(TIMED) "install (venv, requirements)" -- $(PYTHON) tools/install.py $(VENV)
+# tools/install.py installs with uv when it can (given pip's own indexes and constraints; the whole step took 63 s
+# against 128 s with pip, measured one after the other here), with pip otherwise; CNN_BOOK_INSTALLER=pip forces pip.
+# `make test` compiles the bytecode the tests need (tools/compile_runtime.py, one core) while the site builds (one core).
+$(VENV)/.installed: requirements.txt pyproject.toml tools/install.py
+	$(TIMED) "install (venv, requirements)" -- $(PYTHON) tools/install.py $(VENV) --no-compile-runtime
+	touch $@
+
+$(VENV)/.compiled: $(VENV)/.installed
+	$(TIMED) "bytecode for the tests (beside the site build)" -- $(PY) tools/compile_runtime.py
 	touch $@
 
 book: $(VENV)/.installed
@@ -23,7 +28,8 @@ book: $(VENV)/.installed
 	$(TIMED) "site build" -- $(VENV)/bin/jupyter-book build --all -W --path-output . .
 	@echo "Site built: open _build/html/index.html, or serve it with  $(PY) -m http.server -d _build/html 8000"
 
-test: book
+test: $(VENV)/.installed
+	$(MAKE) -j2 book $(VENV)/.compiled
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \

@@ -35,3 +35,21 @@ def test_a_wrong_call_says_how_to_call_it():
         assert "usage: python3 tools/install.py VENV" in str(exit_)
     else:
         raise AssertionError("main([]) should stop with the usage line")
+
+
+def test_a_value_on_several_lines_is_split_into_its_entries():
+    config = "global.extra-index-url='\\nhttps://a.example/simple\\nhttps://b.example/simple'\n"
+    assert install_tool.uv_options(config) == [
+        "--extra-index-url", "https://a.example/simple", "--extra-index-url", "https://b.example/simple"]
+
+
+def test_the_highest_scope_wins_as_in_pip_and_other_sections_are_ignored():
+    config = """download.index-url='https://download-only.example/simple'
+global.index-url='https://file.example/simple'
+:env:.index-url='https://env.example/simple'
+install.find-links='/wheels'
+global.find-links='/other'
+global.no-index='true'
+"""
+    assert install_tool.uv_options(config) == [
+        "--index-url", "https://env.example/simple", "--find-links", "/wheels", "--no-index"]

@@ -1,20 +1,22 @@
 """Create the virtual environment and install requirements.txt into it (the Makefile's install step).
 
-    python3 tools/install.py .venv
+    python3 tools/install.py .venv [--no-compile-runtime]
 
 It installs with uv (https://docs.astral.sh/uv/), a pip-compatible installer, when uv can be installed from the
-package index, and with pip otherwise (or when uv fails). Both resolve the same requirements.txt to the same
-releases: uv is given pip's own configuration (the index URLs, find-links and constraint files that
-``pip config list`` shows, e.g. a machine's local copy of PyTorch) and pip's rule of taking the best match
-across all indexes. uv unpacks the wheels in parallel: on the book's 2-core CI machine it installed everything,
-the 5 GB CUDA build of PyTorch included, in 25 s where pip took about 85 s (measured; the package lists were
-equal). Neither compiles bytecode here; ``tools/compile_runtime.py`` then compiles what the tests import.
+package index, and with pip otherwise (or when uv fails). uv is given pip's own configuration (the index URLs,
+find-links, constraint files and no-index setting that ``pip config list`` shows, e.g. a machine's local copy of
+PyTorch) and pip's rule of taking the best match across all indexes, so both choose from the same releases; on
+2026-12-03 the two environments held the same versions of every package (uv's adds uv itself). requirements.txt
+holds ranges, so a later day may resolve to newer releases with either. uv unpacks the wheels in parallel: on the
+book's 2-core machine the whole step (venv, install, then ``tools/compile_runtime.py``) took 63 s with uv and
+128 s with pip, measured one after the other on 2026-12-03. Neither installer compiles bytecode here;
+``compile_runtime.py`` compiles what the tests import (run at the end unless ``--no-compile-runtime``).
 """
 
 from __future__ import annotations
 
+import ast
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -22,26 +24,40 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# pip's configuration keys and the uv options that mean the same (pip config list: "scope.key='value'")
+# pip's configuration keys that choose where packages come from, and the uv options that mean the same
 PIP_TO_UV = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
-             "constraint": "--constraint"}
+             "constraint": "--constraint", "no-index": "--no-index"}
+# The scopes that apply to `pip install`, lowest precedence first: a key set in a later one replaces the earlier.
+SCOPES = ("global", "install", ":env:")
 
 
 def uv_options(pip_config: str) -> list[str]:
-    """uv options equal to the index URLs, find-links and constraints of ``pip config list``'s output, in its order.
+    """uv options equal to the index URLs, find-links, constraints and no-index of ``pip config list``'s output.
 
-    Each line reads ``scope.key='value'``; a value may hold several space-separated entries; an entry seen under
-    two scopes (a file and the environment, say) is passed once."""
-    options, seen = [], set()
+    Each line reads ``scope.key='value'`` (the value as a Python literal; it may hold several entries separated by
+    spaces or new lines). As in pip, only the ``global``, ``install`` and environment (``:env:``) scopes apply to
+    ``pip install``, and for each key the highest of them that sets it wins."""
+    chosen: dict[str, tuple[int, str]] = {}
     for line in pip_config.splitlines():
-        key, _, value = line.partition("=")
-        name = key.rsplit(".", 1)[-1]
-        if name not in PIP_TO_UV or not value:
+        key, sep, value = line.partition("=")
+        scope, _, name = key.rpartition(".")
+        if not sep or name not in PIP_TO_UV or scope not in SCOPES:
             continue
-        for item in shlex.split(value.strip("'\"")):
-            if (name, item) not in seen:
-                seen.add((name, item))
-                options += [PIP_TO_UV[name], item]
+        try:
+            value = ast.literal_eval(value)
+        except (SyntaxError, ValueError):
+            value = value.strip("'\"")
+        rank = SCOPES.index(scope)
+        if name not in chosen or rank >= chosen[name][0]:
+            chosen[name] = (rank, str(value))
+    options = []
+    for name, (_, value) in chosen.items():
+        if name == "no-index":
+            if value.strip().lower() in ("1", "true", "yes", "on"):
+                options.append(PIP_TO_UV[name])
+            continue
+        for item in value.split():
+            options += [PIP_TO_UV[name], item]
     return options
 
 
@@ -57,8 +73,10 @@ def install_with_uv(venv: Path, python: str) -> bool:
         return False
     uv = venv / "bin" / "uv"
     with tempfile.TemporaryDirectory(dir=venv, prefix=".uv-cache-") as cache:   # same disk: hard links, then gone
-        cmd = [str(uv), "pip", "install", "--quiet", "--python", python, "--cache-dir", cache,
-               "--index-strategy", "unsafe-best-match", *pip_options(python), "-r", str(ROOT / "requirements.txt")]
+        # --no-config: only pip's settings decide; --link-mode hardlink: the venv keeps the files when the cache goes
+        cmd = [str(uv), "pip", "install", "--quiet", "--no-config", "--python", python, "--cache-dir", cache,
+               "--link-mode", "hardlink", "--index-strategy", "unsafe-best-match", *pip_options(python),
+               "-r", str(ROOT / "requirements.txt")]
         return subprocess.run(cmd, cwd=ROOT).returncode == 0
 
 
@@ -71,8 +89,11 @@ def install_with_pip(python: str) -> None:
 
 def main(argv=None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    compile_runtime = "--no-compile-runtime" not in args
+    args = [a for a in args if a != "--no-compile-runtime"]
     if len(args) != 1:
-        raise SystemExit("usage: python3 tools/install.py VENV (the folder of the virtual environment to create)")
+        raise SystemExit("usage: python3 tools/install.py VENV [--no-compile-runtime] (VENV: the folder of the "
+                         "virtual environment to create)")
     venv = Path(args[0]).resolve()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -87,7 +108,8 @@ def main(argv=None) -> None:
                                        " (uv could not be installed, or failed above)"), flush=True)
         install_with_pip(python)
         how = "pip"
-    subprocess.run([python, str(ROOT / "tools" / "compile_runtime.py")], check=True)
+    if compile_runtime:                  # make test runs it itself, beside the site build
+        subprocess.run([python, str(ROOT / "tools" / "compile_runtime.py")], check=True)
     print(f"installed requirements.txt into {venv} with {how} in {time.perf_counter() - start:.0f} s")
 
 
