@@ -42,6 +42,9 @@ test: $(VENV)/.installed
 	@# total, against 1,131-1,257 s with the lessons one at a time on both cores after the tests; every checked output
 	@# equal). xdist's own file order (most tests first) mixes lessons with test files; putting the lessons first,
 	@# longest first, made two heavy lessons run side by side and measured worse (995 s; lessons 3 and 8 took 97-98 s).
+	@# It also ended with the files of few tests, some slow (the Colab simulation: 1 test, 19-41 s), so one worker
+	@# could finish alone: tools/pool_order.py (via conftest.py, xdist's reordering off) keeps that order but runs
+	@# the files of 5 tests or fewer longest first, by the times in tests/durations.json.
 	@# The tests that start 2-process gloo groups (torchrun) run after the workers: beside a worker they made 3 busy
 	@# processes on 2 cores (135 s of worker time against 65 s alone, measured). The browser check times page loads,
 	@# which a second browser worker pushed over its 3 s bound (2.5-3.4 s). So the two run side by side, the torchrun
@@ -51,7 +54,7 @@ test: $(VENV)/.installed
 	CNN_BOOK_SITE=_build/html CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(TIMED) "pytest: lessons, exercises, unit tests, Colab (2 workers of 1 thread)" -- \
 	  $(PY) -m pytest book tests $(MULTIPROCESS_TESTS:%=--ignore=%) --ignore=tests/test_site.py --nbval-lax \
-	  -p no:cacheprovider -n 2 --dist loadfile
+	  -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 	$(TIMED) "pytest: the site in a browser, the torchrun tests (nice 19) beside it" -- sh -c '\
 	  CNN_BOOK_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 19 \
 	    $(TIMED) "  pytest: 2-process (torchrun, gloo) tests (nice 19)" -- \

@@ -5,13 +5,27 @@ one group are also appended to ``_build/steps.tsv`` as sub-steps, so ``python to
 the end of ``.ci/run``) shows where the test time went.
 """
 
+import json
 from collections import defaultdict
 from pathlib import Path
+
+from pool_order import file_order, load_durations  # tools/ is on pytest's pythonpath (pyproject.toml)
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _test_file_seconds: dict[str, float] = defaultdict(float)
 _group_seconds: dict[str, float] = defaultdict(float)
+_file_seconds: dict[str, float] = defaultdict(float)      # keyed by the file part of the node id
 ROOT = Path(__file__).resolve().parent
+DURATIONS = ROOT / "tests" / "durations.json"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Put the test files in :func:`pool_order.file_order`'s order (the Makefile turns xdist's own off)."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    order = file_order({f: len(v) for f, v in files.items()}, load_durations(DURATIONS))
+    items[:] = [item for f in order for item in files[f]]
 
 
 def _group(path: Path) -> str:
@@ -32,6 +46,7 @@ def pytest_runtest_logreport(report):
     else:
         _test_file_seconds[path.name] += report.duration
     _group_seconds[_group(path)] += report.duration
+    _file_seconds[report.nodeid.split("::")[0]] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -51,6 +66,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("test time by group" + suffix)
         for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
             terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+        measured = ROOT / "_build" / "test_file_seconds.json"     # what tests/durations.json is refreshed from
+        if measured.parent.exists():
+            times = {**load_durations(measured), **{f: round(t, 1) for f, t in _file_seconds.items()}}
+            measured.write_text(json.dumps(dict(sorted(times.items())), indent=0) + "\n")
         record = ROOT / "_build" / "steps.tsv"
         if record.parent.exists() and len(_group_seconds) > 1:    # one group: the step's own time says it
             with record.open("a") as f:
