@@ -105,3 +105,17 @@ def test_bf16_native_reads_the_cpu_flags_and_agrees_with_them_here():
         return
     if "flags" in cpuinfo and platform.machine() == "x86_64":
         assert here == deploy.bf16_native(cpuinfo)        # oneDNN and the CPU flags tell the same story on x86
+
+
+def test_predict_gives_the_models_logits_in_any_slice_size_and_refuses_a_bad_one():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    x = torch.randn(300, 3, 8, 8)
+    with torch.no_grad():
+        whole = net(x)
+    for size in (None, 7, 128, 1000):
+        out = deploy.predict(net, x, size)
+        assert out.dtype == torch.float32 and out.shape == (300, 3) and not out.requires_grad
+        torch.testing.assert_close(out, whole, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="size must be an int >= 1; got 0"):
+        deploy.predict(net, x, 0)
