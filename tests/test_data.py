@@ -1,6 +1,8 @@
 """Data loaders: the right arrays from the data folder, and clear errors without data."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +21,22 @@ def test_mnist_shapes_and_source():
     assert test.y.shape == (10000,) and set(np.unique(test.y)) == set(range(10))
     assert test.source == f"torchvision.datasets.MNIST at ${data.DATA_ENV}/MNIST (10000 test images)"
     assert test.y[:5].tolist() == [7, 2, 1, 0, 4]  # the first MNIST test digits
+
+
+@needs_data
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mnist_read_directly_equals_torchvisions_and_does_not_import_it(split):
+    from torchvision.datasets import MNIST
+
+    ours = data.load_mnist(split, download=False)
+    theirs = MNIST(root=str(data.data_dir()), train=split == "train", download=False)
+    assert ours.x.dtype == np.uint8 and ours.y.dtype == np.int64
+    np.testing.assert_array_equal(ours.x, theirs.data.numpy())
+    np.testing.assert_array_equal(ours.y, theirs.targets.numpy())
+    code = ("import sys; from helpers.data import load_mnist; d = load_mnist('test', download=False); "
+            "print(len(d.y), 'torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["10000", "False"]
 
 
 @needs_data
