@@ -11,8 +11,8 @@ MULTIPROCESS_TESTS := tests/test_scripts_torchrun.py tests/test_distributed.py
 .PHONY: book test execute lint clean
 
 # tools/install.py installs with uv when it can (given pip's own indexes and constraints; the whole step took 63 s
-# against 128 s with pip, measured one after the other here; 9 s when uv's cache holds an earlier install's
-# wheels), with pip otherwise; CNN_BOOK_INSTALLER=pip forces pip.
+# against 128 s with pip, measured one after the other here; the install alone took 31 s with an empty uv cache
+# and 9 s when the cache held an earlier install's wheels), with pip otherwise; CNN_BOOK_INSTALLER=pip forces pip.
 # `make test` compiles the bytecode the tests need (tools/compile_runtime.py, one core) while the site builds (one core).
 $(VENV)/.installed: requirements.txt pyproject.toml tools/install.py
 	$(TIMED) "install (venv, requirements)" -- $(PYTHON) tools/install.py $(VENV) --no-compile-runtime

@@ -6,10 +6,13 @@ the end of ``.ci/run``) shows where the test time went.
 """
 
 import json
+import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-from pool_order import file_order, load_durations  # tools/ is on pytest's pythonpath (pyproject.toml)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))   # also set by pyproject.toml's pythonpath
+from pool_order import file_order, load_durations  # noqa: E402
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _test_file_seconds: dict[str, float] = defaultdict(float)
@@ -66,12 +69,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("test time by group" + suffix)
         for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
             terminalreporter.write_line(f"{name}: {seconds:.0f} s")
-        measured = ROOT / "_build" / "test_file_seconds.json"     # what tests/durations.json is refreshed from
-        if measured.parent.exists():
-            times = {**load_durations(measured), **{f: round(t, 1) for f, t in _file_seconds.items()}}
-            measured.write_text(json.dumps(dict(sorted(times.items())), indent=0) + "\n")
         record = ROOT / "_build" / "steps.tsv"
         if record.parent.exists() and len(_group_seconds) > 1:    # one group: the step's own time says it
+            # The pool's time per file, what tests/durations.json is refreshed from (only the pool has several
+            # groups; written whole, then renamed, so a reader never sees half a file).
+            measured = ROOT / "_build" / "test_file_seconds.json"
+            partial = measured.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps({f: round(t, 1) for f, t in sorted(_file_seconds.items())}, indent=0) + "\n")
+            os.replace(partial, measured)
             with record.open("a") as f:
                 for name, seconds in sorted(_group_seconds.items(), key=lambda kv: -kv[1]):
                     f.write(f"  pytest: {name}{suffix}\t{seconds:.1f}\n")

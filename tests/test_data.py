@@ -33,10 +33,22 @@ def test_mnist_read_directly_equals_torchvisions_and_does_not_import_it(split):
     assert ours.x.dtype == np.uint8 and ours.y.dtype == np.int64
     np.testing.assert_array_equal(ours.x, theirs.data.numpy())
     np.testing.assert_array_equal(ours.y, theirs.targets.numpy())
-    code = ("import sys; from helpers.data import load_mnist; d = load_mnist('test', download=False); "
+    code = (f"import sys; from helpers.data import load_mnist; d = load_mnist({split!r}, download=False); "
             "print(len(d.y), 'torchvision' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["10000", "False"]
+    assert done.stdout.split() == [str(len(theirs)), "False"]
+
+
+@needs_data
+def test_one_splits_two_idx_files_are_enough(tmp_path, monkeypatch):
+    raw = data.data_dir() / "MNIST" / "raw"
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        _copy_head(raw / name, tmp_path / "MNIST" / "raw" / name)
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    test = data.load_mnist("test", download=False)
+    assert test.x.shape == (10000, 28, 28) and test.y[:5].tolist() == [7, 2, 1, 0, 4]
+    with pytest.raises(data.DataUnavailableError, match="MNIST is not in the data folder"):
+        data.load_mnist("train", download=False)
 
 
 @needs_data

@@ -117,5 +117,5 @@ def test_predict_gives_the_models_logits_in_any_slice_size_and_refuses_a_bad_one
         out = deploy.predict(net, x, size)
         assert out.dtype == torch.float32 and out.shape == (300, 3) and not out.requires_grad
         torch.testing.assert_close(out, whole, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="size must be an int >= 1; got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1; got 0"):
         deploy.predict(net, x, 0)

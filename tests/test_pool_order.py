@@ -1,6 +1,7 @@
 """tools/pool_order.py: the order in which the CI's pytest-xdist workers take the test files."""
 
 import json
+from pathlib import Path
 
 import pytest
 from pool_order import file_order, load_durations
@@ -13,10 +14,10 @@ def test_many_test_files_first_by_count_then_small_files_longest_first():
     assert file_order(counts, seconds, tail_size=5) == ["b.ipynb", "d.py", "f.py", "c.py", "e.py", "a.py"]
 
 
-def test_a_file_without_a_measured_time_counts_as_quick_and_nothing_is_lost():
-    counts = {"new.py": 1, "old.py": 2, "slow.py": 1}
+def test_a_file_without_a_measured_time_runs_first_of_the_small_ones_and_nothing_is_lost():
+    counts = {"old.py": 2, "slow.py": 1, "new.py": 1}
     order = file_order(counts, {"slow.py": 10.0, "old.py": 1.0})
-    assert order == ["slow.py", "old.py", "new.py"] and sorted(order) == sorted(counts)
+    assert order == ["new.py", "slow.py", "old.py"] and sorted(order) == sorted(counts)
 
 
 def test_tail_size_zero_is_xdists_order_and_a_negative_one_is_refused():
@@ -30,3 +31,13 @@ def test_durations_are_read_from_json_or_empty_when_missing(tmp_path):
     assert load_durations(tmp_path / "missing.json") == {}
     (tmp_path / "d.json").write_text(json.dumps({"tests/test_x.py": 3.5}))
     assert load_durations(tmp_path / "d.json") == {"tests/test_x.py": 3.5}
+    (tmp_path / "half.json").write_text('{"tests/test_x.py": 3.')        # cut short while being written
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert load_durations(tmp_path / "half.json") == {} and load_durations(tmp_path / "list.json") == {}
+
+
+def test_the_committed_durations_name_files_that_exist():
+    root = Path(__file__).resolve().parents[1]
+    durations = load_durations(root / "tests" / "durations.json")
+    assert len(durations) > 50 and all((root / f).is_file() for f in durations)
+    assert all(isinstance(t, (int, float)) and t >= 0 for t in durations.values())

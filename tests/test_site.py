@@ -56,18 +56,13 @@ def browser():
     assert executable, "Chromium is needed for the site check: apt-get install chromium (make test does this as root)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        # One browsing context for every page, as a reader's browser keeps one cache while moving through the book:
-        # MathJax and the theme's scripts are parsed once and then come from the cache.
-        context = b.new_context()
-        yield context
-        context.close()
+        yield b
         b.close()
 
 
 def open_page(browser, url, viewport=(1280, 900)):
     """Load a page; return it with the JavaScript errors, failed requests and requests off the site seen on the way."""
-    page = browser.new_page()
-    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     problems = []
     origin = "{0.scheme}://{0.netloc}/".format(urlsplit(url))
     page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:", "about:"))

@@ -10,8 +10,10 @@ PyTorch) and pip's rule of taking the best match across all indexes, so both cho
 holds ranges, so a later day may resolve to newer releases with either. uv unpacks the wheels in parallel: on the
 book's 2-core machine the whole step (venv, install, then ``tools/compile_runtime.py``) took 63 s with uv and
 128 s with pip, measured one after the other on 2026-12-03. uv keeps what it downloaded and unpacked in its cache
-(``UV_CACHE_DIR``, else ``~/.cache/uv``) and hard-links the files from there into the environment: the install alone
-took 31 s with an empty cache and 9 s with the cache of an earlier install (same machine, same day). Neither
+(``UV_CACHE_DIR``, else ``$XDG_CACHE_HOME/uv`` or ``~/.cache/uv``) and hard-links the files from there into the
+environment (it copies them instead when the cache is on another file system): the install alone took 31 s with an
+empty cache and 9 s with the cache of an earlier install (same machine, same day). Hard links share their contents,
+so a file edited in place in the environment changes in the cache too; ``uv cache clean`` empties the cache. Neither
 installer compiles bytecode here;
 ``compile_runtime.py`` compiles what the tests import (run at the end unless ``--no-compile-runtime``).
 """

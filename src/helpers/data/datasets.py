@@ -319,10 +319,11 @@ def load_mnist(split: str = "train", download: bool = True) -> ArrayDataset:
     """MNIST digits in ``torchvision.datasets.MNIST``'s layout (root = :func:`data_dir`).
 
     Returns ``x`` as uint8 ``(N, 28, 28)`` and ``y`` as int64 ``(N,)``: 60,000
-    images for ``split="train"``, 10,000 for ``split="test"``. When the split's
-    uncompressed IDX files are in place and sound they are read directly
-    (the same arrays, without importing torchvision); otherwise through torchvision, which
-    downloads them if allowed. Raises :class:`DataCorruptError` naming the file when
+    images for ``split="train"``, 10,000 for ``split="test"``. When the split's two
+    uncompressed IDX files (images and labels) are in place and sound they are read
+    directly (the same arrays, without importing torchvision; the other split's files
+    need not be there); otherwise through torchvision, which needs all four files and
+    downloads the missing ones if allowed. Raises :class:`DataCorruptError` naming the file when
     a file of the split is damaged, :class:`DataUnavailableError` when the files are
     missing and cannot be downloaded.
     """
