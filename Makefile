@@ -42,9 +42,10 @@ test: $(VENV)/.installed
 	@# total, against 1,131-1,257 s with the lessons one at a time on both cores after the tests; every checked output
 	@# equal). xdist's own file order (most tests first) mixes lessons with test files; putting the lessons first,
 	@# longest first, made two heavy lessons run side by side and measured worse (995 s; lessons 3 and 8 took 97-98 s).
-	@# It also ended with the files of few tests, some slow (the Colab simulation: 1 test, 19-41 s), so one worker
-	@# could finish alone: tools/pool_order.py (via conftest.py, xdist's reordering off) keeps that order but runs
-	@# the files of 5 tests or fewer longest first, by the times in tests/durations.json.
+	@# With xdist's order the three longest lessons ran side by side and took 89.8-99.1 s (854 s in total), and the
+	@# run ended with slow files of few tests (the Colab simulation, 21 s). tools/pool_order.py (via conftest.py,
+	@# xdist's reordering off) runs each lesson of 80 s or more beside a share of the unit-test files, then the
+	@# rest longest first, by the times in tests/durations.json.
 	@# The tests that start 2-process gloo groups (torchrun) run after the workers: beside a worker they made 3 busy
 	@# processes on 2 cores (135 s of worker time against 65 s alone, measured). The browser check times page loads,
 	@# which a second browser worker pushed over its 3 s bound (2.5-3.4 s). So the two run side by side, the torchrun

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(session, config, items):
     files: dict[str, list] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::")[0], []).append(item)
-    order = file_order({f: len(v) for f, v in files.items()}, load_durations(DURATIONS))
+    order = file_order(list(files), load_durations(DURATIONS))
     items[:] = [item for f in order for item in files[f]]
 
 
