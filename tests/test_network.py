@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.numpy import layers, optim
+from helpers.numpy.conv import conv2d_backward, conv2d_forward
 from helpers.numpy.losses import softmax_cross_entropy
 from helpers.numpy.network import Sequential, numerical_check, to_torch
 
@@ -238,3 +239,36 @@ def test_sequential_with_train_dependent_layers_and_a_pair_stride_block():
     np.testing.assert_array_equal(eval_out, net.predict(x))
     with pytest.raises(RuntimeError, match="train=True"):
         net.backward(np.ones_like(eval_out))
+
+
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 2, 6, 6)).astype(np.float32), rng.integers(0, 4, 6)
+    net = small_cnn(rng, dtype=np.float32)
+    grads = {}
+    for input_grad in (True, False):
+        _, dlogits = softmax_cross_entropy(net.forward(x, train=True), y)
+        dx = net.backward(dlogits, input_grad=input_grad)
+        grads[input_grad] = [g.copy() for _, _, g in net.gradients()]
+        assert (dx is None) == (not input_grad) and (dx is None or dx.shape == x.shape)
+    assert all(np.array_equal(a, b) for a, b in zip(grads[True], grads[False], strict=True))
+
+
+def test_a_first_layer_that_cannot_skip_its_input_gradient_still_returns_it():
+    net = Sequential([layers.Flatten(), layers.Dense(16, 3, rng=np.random.default_rng(0))])
+    x = np.random.default_rng(1).standard_normal((2, 1, 4, 4)).astype(np.float32)
+    net.forward(x, train=True)
+    dx = net.backward(np.ones((2, 3), np.float32), input_grad=False)
+    assert dx is not None and dx.shape == x.shape
+
+
+def test_conv2d_backward_can_skip_dx():
+    rng = np.random.default_rng(2)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((3, 2, 9, 9), (4, 2, 3, 3), (4,)))
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)

@@ -26,6 +26,7 @@ tuned for speed (``benchmarks/conv2d_speed.py`` measures it against PyTorch):
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -306,10 +307,10 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
 
 def _column_bytes(g: ConvGeometry, dtype) -> int:
     """Bytes of one sample's columns."""
-    return int(np.prod(g.w_shape[1:])) * _column_width(g) * np.dtype(dtype).itemsize
+    return math.prod(g.w_shape[1:]) * _column_width(g) * np.dtype(dtype).itemsize
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_grad: bool = True):
     """Backward pass of :func:`conv2d_forward`.
 
     Given ``dout = dL/dout`` of shape ``(N, F, OH, OW)`` returns ``(dx, dw, db)``:
@@ -325,6 +326,8 @@ def conv2d_backward(dout, cache):
     Samples are processed in chunks of about 2 MB of columns, so the columns each
     chunk reads and the gradient columns it scatters back stay in the CPU's cache.
     The gradients have the dtype the forward pass computed in; ``dout`` is cast to it.
+    ``input_grad=False`` skips ``dx`` (returned as ``None``; ``dw`` and ``db`` are the same):
+    a network's first layer, whose input is the data, needs no input gradient.
     """
     x, kept, w2, has_bias, g = cache
     f = g.w_shape[0]
@@ -333,7 +336,7 @@ def conv2d_backward(dout, cache):
     dout = as_float(dout, "dout", dtype)
     if dout.shape != (n, f, oh, ow):
         raise ValueError(f"dout must have the forward output's shape {(n, f, oh, ow)}; got {dout.shape}")
-    dx = np.empty(g.x_shape, dtype=dtype)
+    dx = np.empty(g.x_shape, dtype=dtype) if input_grad else None
     w2t = w2.T
 
     def chunk(part):
@@ -346,8 +349,9 @@ def conv2d_backward(dout, cache):
             d[:, :, :, :ow] = dout[part]
         d = d.reshape(len(cols), f, -1)
         dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T   # (K, F) per sample: faster in BLAS here
-        dcols = np.matmul(w2t, d, out=thread_buffer("conv-dcols", cols.shape, dtype))
-        _col2im_phases(dcols, _part(g, part), out=dx[part])
+        if input_grad:
+            dcols = np.matmul(w2t, d, out=thread_buffer("conv-dcols", cols.shape, dtype))
+            _col2im_phases(dcols, _part(g, part), out=dx[part])
         return dw
 
     dw = sum(chunk(part) for part in chunk_slices(n, _column_bytes(g, dtype)))   # in chunk order

@@ -40,6 +40,8 @@ float32 layers stays float32. Use ``dtype=np.float64`` for numerical gradient ch
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from helpers.checks import as_generator, int_pair, positive_int
@@ -221,13 +223,20 @@ class Layer:
         self._cache = cache if train else None
         return out
 
-    def backward(self, dout):
-        """Gradient of the loss with respect to the layer's input; parameter gradients go to ``grads``."""
+    skips_input_grad = False   # True where _backward accepts input_grad=False (Conv2D)
+
+    def backward(self, dout, input_grad: bool = True):
+        """Gradient of the loss with respect to the layer's input; parameter gradients go to ``grads``.
+
+        ``input_grad=False`` says nobody needs the input gradient (a network's first layer): a layer that can skip
+        computing it (``skips_input_grad``) then returns ``None``; the others compute it anyway."""
         if self._cache is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward needs a preceding forward(x, train=True) "
                 "(forward with train=False keeps nothing for the backward pass)"
             )
+        if not input_grad and self.skips_input_grad:
+            return self._backward(dout, self._cache, input_grad=False)
         return self._backward(dout, self._cache)
 
     def __call__(self, x, train: bool = True):
@@ -277,8 +286,10 @@ class Conv2D(Layer):
     def _forward(self, x, train):
         return conv.conv2d_forward(x, self.params["w"], self.params.get("b"), self.stride, self.padding)
 
-    def _backward(self, dout, cache):
-        dx, dw, db = conv.conv2d_backward(dout, cache)
+    skips_input_grad = True
+
+    def _backward(self, dout, cache, input_grad: bool = True):
+        dx, dw, db = conv.conv2d_backward(dout, cache, input_grad=input_grad)
         self._set_grads(w=dw, **({"b": db} if db is not None else {}))
         return dx
 
@@ -412,7 +423,7 @@ class Flatten(Layer):
     def _backward(self, dout, cache):
         (shape,) = cache
         dout = np.asarray(dout)
-        if dout.size != int(np.prod(shape)) or dout.shape[:1] != shape[:1]:
+        if dout.size != math.prod(shape) or dout.shape[:1] != shape[:1]:
             raise ValueError(f"dout must have {shape[0]} rows of {int(np.prod(shape[1:]))} features; got {dout.shape}")
         return writeable(dout.reshape(shape))
 

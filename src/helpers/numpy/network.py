@@ -55,14 +55,19 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad: bool = True):
         """Backpropagate ``dout = dL/d(output)`` through every layer; returns ``dL/d(input)``.
 
-        Afterwards every layer's ``grads`` holds the gradients of its parameters.
+        Afterwards every layer's ``grads`` holds the gradients of its parameters. ``input_grad=False`` (training,
+        where the input is data) lets the first layer skip the input gradient when it can (a convolution; it then
+        returns ``None``): the same parameter gradients, one product and one col2im fewer per step.
         """
-        for layer in reversed(self.layers):
+        for layer in self.layers[:0:-1]:
             dout = layer.backward(dout)
-        return dout
+        first = self.layers[0]
+        if not input_grad and getattr(first, "skips_input_grad", False):     # any other layer object: as before
+            return first.backward(dout, input_grad=False)
+        return first.backward(dout)
 
     def parameters(self) -> list[tuple[int, str, np.ndarray]]:
         """Every parameter array as ``(layer_index, name, array)``, in layer order (the arrays themselves)."""

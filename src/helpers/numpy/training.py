@@ -115,7 +115,7 @@ def train(network, optimizer, x, y, epochs: int = 1, batch_size: int = 64, seed:
                 optimizer.lr = lr_schedule(step)
             logits = network.forward(x[idx], train=True)
             loss, dlogits = softmax_cross_entropy(logits, y[idx])
-            network.backward(dlogits)
+            network.backward(dlogits, input_grad=False)      # the data needs no gradient
             optimizer.step(network.gradients())
             losses.append(loss)
             correct += int(np.sum(logits.argmax(axis=1) == y[idx]))
@@ -205,7 +205,7 @@ def train_augmented(network, optimizer, x, y, epochs: int = 1, batch_size: int =
                                      f"got {np.shape(xb)}")
             logits = network.forward(xb, train=True)
             loss, dlogits = softmax_cross_entropy(logits, y[idx])
-            network.backward(dlogits)
+            network.backward(dlogits, input_grad=False)      # the data needs no gradient
             optimizer.step(network.gradients())
             losses.append(loss)
             correct += int(np.sum(logits.argmax(axis=1) == y[idx]))
