@@ -424,7 +424,7 @@ class Flatten(Layer):
         (shape,) = cache
         dout = np.asarray(dout)
         if dout.size != math.prod(shape) or dout.shape[:1] != shape[:1]:
-            raise ValueError(f"dout must have {shape[0]} rows of {int(np.prod(shape[1:]))} features; got {dout.shape}")
+            raise ValueError(f"dout must have {shape[0]} rows of {math.prod(shape[1:])} features; got {dout.shape}")
         return writeable(dout.reshape(shape))
 
 
