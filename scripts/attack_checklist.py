@@ -14,7 +14,8 @@ Loads ``mnist_cnn_pgd`` and ``mnist_cnn_standard`` (``scripts/train_mnist_robust
 batches of 500: PGD-20 from three random starts, PGD-100 with steps of 0.01, PGD-20 on the margin
 loss and PGD-20 transferred from the standard model. For every attack it logs which digits survived
 (a string of '1'/'0', one per digit, :func:`helpers.torch.robustness.survivors`) and the accuracy,
-plus the per-image worst case and a PGD-20 sweep at eps 0.4 and 0.5. The lesson reads this log and
+plus the per-image worst case and a PGD-20 sweep at eps 0.1, 0.3, 0.4 and 0.5 (0.2 is the checklist's
+first attack). The lesson reads this log and
 re-runs the checklist on the first 100 digits to show they come out the same.
 Writes ``book/lessons/checkpoints/attack_checklist.json`` (with the wall time, the machine and the number of
 processes).
@@ -40,7 +41,7 @@ from helpers.torch.models import load_mnist_classifier
 from helpers.torch.robustness import attack_checklist, survival, survivors
 
 BATCH = 500
-SWEEP = (0.4, 0.5)
+SWEEP = (0.1, 0.3, 0.4, 0.5)   # the lesson computes eps 0.2 live and reads these
 
 
 def main(argv=None):
