@@ -1,7 +1,7 @@
 """Train a from-scratch NumPy CNN past 99% test accuracy on MNIST in about two minutes on two CPU cores.
 
 Usage (from the repository root, with CNN_BOOK_DATA set when offline):
-    python scripts/train_mnist_numpy.py [--seed 0 1 2] [--epochs 6] [--threads N] [--out mnist_numpy_99]
+    python scripts/train_mnist_numpy.py [--seed 0 1 2] [--epochs 4] [--threads N] [--out mnist_numpy_99]
     torchrun --standalone --nproc_per_node 2 scripts/train_mnist_numpy.py [same options]
 
 Only NumPy trains (PyTorch is never used for training or evaluation): :func:`helpers.numpy.wide_cnn.mnist_cnn_wide`
@@ -42,7 +42,7 @@ from helpers.machine import default_threads, machine_info
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2], help="one run per seed (default 0 1 2)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=default_threads(),
                    help="BLAS threads per process (default: all cores shared among this machine's processes)")
     p.add_argument("--out", default="mnist_numpy_99", help="checkpoint name (book/lessons/checkpoints/<out>.npz)")
