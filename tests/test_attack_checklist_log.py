@@ -24,6 +24,11 @@ def test_log_is_consistent():
     worst = float(torch.stack(list(flags.values())).all(0).float().mean())
     assert worst == pytest.approx(log["all_attacks"], abs=1e-4)
     assert log["all_attacks"] <= min(log["accuracy"].values())
+    sweep = {float(e): a for e, a in log["sweep_pgd20"].items()}
+    assert sorted(sweep) == [0.1, 0.2, 0.3, 0.4, 0.5]           # the lesson reads 0.1 and 0.3, checks 0.2 live
+    # the sweep's PGD-20 at the checklist's eps is the checklist's first attack, the same call: the same accuracy
+    assert sweep[log["args"]["eps"]] == pytest.approx(log["accuracy"]["PGD-20, cross-entropy"], abs=1e-9)
+    assert all(a >= b for a, b in zip(list(sweep.values()), list(sweep.values())[1:], strict=False))
 
 
 @needs("mnist", "test")
