@@ -12,6 +12,13 @@ Usage (from the repository root, with CNN_BOOK_DATA set when offline):
         --width 32 --name pilot_width32_25                            # the log unet_pilot_width32_25 (a pilot)
     python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 1 --seed 0 \
         --arch unetpp --name unetpp_25_s0     # UNet++ at the 25-epoch recipe (seeds 0-2: unet_pilot_unetpp_25_seeds)
+    python scripts/train_unet.py --epochs 150 --ema 0.99 --tta --select-on tamiou --threads 1 --seed 0 \
+        --name pilot_long150_s0               # the log unet_pilot_long150 (a pilot)
+    python scripts/train_unet.py --epochs 25 --ema 0.99 --tta --select-on tamiou --threads 1 --seed 0 \
+        --upsample 2 --name pilot_up2_25      # the log unet_pilot_upsample2_25 (a pilot)
+    python scripts/train_unet.py --epochs 30 --max-lr 1e-3 --ema 0.99 --tta --select-on tamiou --threads 1 \
+        --seed 0 --init unet_dsb2018_long --loss bce-dice-lovasz --name ft30_bce-dice-lovasz
+                                              # the log unet_pilot_finetune_lovasz; --loss bce-dice: _control
     torchrun --standalone --nproc_per_node 2 scripts/train_unet.py [same options]
 
 ``--threads`` defaults to all cores shared among the processes on this machine. Under torchrun every
@@ -34,7 +41,10 @@ Options of the improved recipe (all off by default, so the defaults reproduce ``
 gamma/contrast/brightness jitter (:func:`helpers.torch.unet.random_scale_intensity`) after the flips/rotations;
 ``--ema DECAY`` validates, chooses and stores an exponential moving average of the weights
 (:class:`helpers.torch.averaging.WeightEMA`); ``--tta`` averages the 8 flips/rotations when choosing the
-threshold and testing; ``--select-on tamiou`` keeps the epoch with the best validation two-class mean IoU
+threshold and testing; ``--loss bce-dice-lovasz`` adds the Lovász hinge, a convex surrogate of 1 - IoU, to the loss;
+``--upsample 2`` runs the U-Net on images enlarged twice (bilinear) and pools its logits back to 96x96;
+``--init CHECKPOINT`` fine-tunes a committed checkpoint instead of starting from random weights;
+``--select-on tamiou`` keeps the epoch with the best validation two-class mean IoU
 averaged over thresholds 0.5-0.95 instead of the best pixel IoU at 0.5. The log's ``test_metrics`` hold
 every test score with a 95% bootstrap interval over the test images (:func:`helpers.stats.bootstrap_interval`),
 and ``val_metrics`` the same scores on validation (what pilots compare).
@@ -66,7 +76,7 @@ from helpers.numpy.metrics import (
 from helpers.seeding import seed_everything
 from helpers.stats import bootstrap_interval
 from helpers.torch.averaging import WeightEMA
-from helpers.torch.checkpoints import checkpoint_dir, save_checkpoint
+from helpers.torch.checkpoints import checkpoint_dir, load_checkpoint, save_checkpoint
 from helpers.torch.distributed import ddp, is_main, setup, teardown
 from helpers.torch.params import count_params
 from helpers.torch.unet import (
@@ -74,6 +84,7 @@ from helpers.torch.unet import (
     build_unet,
     grey_to_tensor,
     images_to_tensor,
+    lovasz_hinge_loss,
     predict_probs,
     random_dihedral,
     random_scale_intensity,
@@ -184,6 +195,8 @@ def main(argv=None):
     parser.add_argument("--no-skips", dest="skips", action="store_false")
     parser.add_argument("--arch", choices=["unet", "unetpp"], default="unet",
                         help="unetpp: UNet++ (nested skips, helpers.torch.unet.UNetPlusPlus), same width and depth")
+    parser.add_argument("--upsample", type=int, default=1,
+                        help="U-Net only: run the network on images enlarged this many times, logits pooled back")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=default_threads(),
@@ -200,11 +213,18 @@ def main(argv=None):
                         help="average the 8 flips/rotations when choosing the threshold and testing")
     parser.add_argument("--select-on", choices=["pixel_iou", "tamiou"], default="pixel_iou",
                         help="validation score that picks the epoch (tamiou: two-class mean IoU, thr. 0.5-0.95)")
+    parser.add_argument("--loss", choices=["bce-dice", "bce-dice-lovasz"], default="bce-dice",
+                        help="bce-dice-lovasz adds the Lovász hinge (helpers.torch.unet.lovasz_hinge_loss)")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from a checkpoint's weights (same network) instead of random ones: a committed "
+                             "name or folder/name")
     parser.add_argument("--name", default="unet_dsb2018")
     parser.add_argument("--out", type=Path, default=checkpoint_dir())
     parser.add_argument("--summarize", type=Path, nargs="+", default=None, metavar="LOG",
                         help="train nothing: write <out>/<name>.json summarizing these per-seed JSON logs")
     args = parser.parse_args(argv)
+    if args.arch == "unetpp" and args.upsample != 1:
+        parser.error("--upsample is a U-Net option")
     if args.arch == "unetpp" and not args.skips:
         parser.error("--no-skips is the U-Net ablation; UNet++ is all skips")
     if args.summarize:
@@ -231,7 +251,16 @@ def main(argv=None):
     in_channels = x.shape[1]
     described = {"class": "helpers.torch.unet." + ("UNetPlusPlus" if args.arch == "unetpp" else "UNet"),
                  "width": args.width, "depth": args.depth, "skips": args.skips, "in_channels": in_channels}
+    if args.upsample > 1:                                  # only then: older logs have no such key
+        described["upsample"] = args.upsample
     model = build_unet(described)
+    if args.init is not None:                              # fine-tuning: the same start on every rank
+        init = Path(args.init)                             # a committed name, or a path without the suffix
+        state, init_log = load_checkpoint(init.name, init.parent if str(init.parent) != "." else None)
+        logged = {"in_channels": 3, **{k: v for k, v in init_log["model"].items() if k != "parameters"}}
+        if logged != described:                            # (the oldest logs leave out 3 input channels)
+            raise ValueError(f"--init {args.init} is a {init_log['model']}, not the {described} asked for")
+        model.load_state_dict(state)
     ema = WeightEMA(model, args.ema) if args.ema > 0 else None
     net = ddp(model)                                       # the model itself in one process
     steps = (len(xtr) + args.batch_size - 1) // args.batch_size
@@ -255,7 +284,10 @@ def main(argv=None):
                 if len(idx) < world:                             # a last batch too small to share: skipped
                     continue
                 xb, yb = xb[rank::world], yb[rank::world]        # this rank's share of the global batch
-            loss = bce_dice_loss(net(xb), yb)
+            logits = net(xb)
+            loss = bce_dice_loss(logits, yb)
+            if args.loss == "bce-dice-lovasz":
+                loss = loss + lovasz_hinge_loss(logits, yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

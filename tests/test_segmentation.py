@@ -14,6 +14,7 @@ from helpers.torch.unet import (
     bce_dice_loss,
     build_unet,
     images_to_tensor,
+    lovasz_hinge_loss,
     predict_probs,
     random_dihedral,
 )
@@ -116,6 +117,23 @@ def test_unet_shapes_and_skip_switch(skips):
         UNet(width=0)
 
 
+def test_unet_upsample_runs_the_same_weights_on_an_enlarged_image():
+    torch.manual_seed(0)
+    plain, enlarged = UNet(width=4, depth=2).eval(), UNet(width=4, depth=2, upsample=2).eval()
+    enlarged.load_state_dict(plain.state_dict())      # strict: no new parameters
+    x = torch.rand(2, 3, 16, 16)
+    out = enlarged(x)
+    assert out.shape == (2, 1, 16, 16)
+    big = plain(torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+    assert big.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(out, big.reshape(2, 1, 16, 2, 16, 2).mean(dim=(3, 5)))   # 2x2 means of its logits
+    assert not torch.allclose(out, plain(x), atol=1e-3)
+    assert build_unet({"width": 4, "depth": 2, "upsample": 2}).upsample == 2
+    assert build_unet({"width": 4, "depth": 2}).upsample == 1                          # older logs: no key
+    with pytest.raises(ValueError, match="upsample must be an int >= 1"):
+        UNet(upsample=0)
+
+
 def test_unetpp_of_depth_1_is_the_unet_of_depth_1():
     # With one level there is one skip node, X[0][1] = block(cat(X[0][0], up(X[1][0]))): the U-Net's decoder.
     torch.manual_seed(0)
@@ -177,6 +195,35 @@ def test_bce_dice_loss_values():
     assert float(bce_dice_loss(logits, target)) == pytest.approx(np.log(2) + 1 - 2 / 3)
     with pytest.raises(ValueError, match="same shape"):
         bce_dice_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3))
+
+
+def test_lovasz_hinge_is_the_jaccard_loss_on_unit_margins():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        target = (torch.rand(2, 1, 7, 9, generator=g) < 0.3).float()
+        pred = torch.rand(2, 1, 7, 9, generator=g) < 0.4
+        logits = pred.float() * 2 - 1                 # errors are 0 (right) or 2 (wrong): loss = 2 (1 - IoU)
+        expected = 2 * (1 - pixel_iou(pred.numpy(), target.bool().numpy()))
+        assert float(lovasz_hinge_loss(logits, target)) == pytest.approx(expected, rel=1e-6)
+        assert float(lovasz_hinge_loss(3 * (target * 2 - 1), target)) == 0.0   # right with margin > 1
+    with pytest.raises(ValueError, match="same shape"):
+        lovasz_hinge_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3))
+
+
+def test_lovasz_hinge_descent_raises_the_iou():
+    g = torch.Generator().manual_seed(1)
+    target = (torch.rand(1, 1, 12, 12, generator=g) < 0.2).float()
+    logits = torch.randn(1, 1, 12, 12, generator=g).requires_grad_()
+    before = pixel_iou((logits > 0).numpy(), target.bool().numpy())
+    opt = torch.optim.SGD([logits], lr=10.0)     # each pixel's weight is a small difference of IoUs
+    for _ in range(50):
+        opt.zero_grad()
+        loss = lovasz_hinge_loss(logits, target)
+        loss.backward()
+        opt.step()
+    assert before < 0.5
+    assert pixel_iou((logits > 0).numpy(), target.bool().numpy()) == 1.0
+    assert float(lovasz_hinge_loss(logits.detach(), target)) == 0.0
 
 
 def test_random_dihedral_moves_image_and_mask_together():

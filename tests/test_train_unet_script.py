@@ -33,3 +33,25 @@ def test_unetpp_refuses_the_no_skips_ablation(tmp_path, capsys):
     with pytest.raises(SystemExit):
         script.main(["--arch", "unetpp", "--no-skips", "--epochs", "1", "--out", str(tmp_path)])
     assert "UNet++ is all skips" in capsys.readouterr().err
+
+
+@needs("dsb2018")
+def test_fine_tuning_starts_from_the_given_weights_with_the_lovasz_loss_and_an_enlarged_image(tmp_path):
+    common = ["--epochs", "1", "--limit", "16", "--width", "2", "--depth", "2", "--threads", "1",
+              "--out", str(tmp_path)]
+    script.main([*common, "--upsample", "2", "--name", "start"])
+    start, log = load_checkpoint("start", tmp_path)
+    assert log["model"]["upsample"] == 2 and build_unet(log["model"]).upsample == 2
+    script.main([*common, "--upsample", "2", "--init", str(tmp_path / "start"), "--loss", "bce-dice-lovasz",
+                 "--name", "tuned"])
+    tuned, log = load_checkpoint("tuned", tmp_path)
+    assert log["args"]["loss"] == "bce-dice-lovasz" and log["args"]["init"] == str(tmp_path / "start")
+    assert any((start[k] != tuned[k]).any() for k in start if start[k].is_floating_point())   # it trained
+    with pytest.raises(ValueError, match="not the"):           # the start must be the network asked for
+        script.main([*common, "--init", str(tmp_path / "start"), "--name", "wrong"])
+
+
+def test_upsample_is_a_unet_option(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        script.main(["--arch", "unetpp", "--upsample", "2", "--epochs", "1", "--out", str(tmp_path)])
+    assert "--upsample is a U-Net option" in capsys.readouterr().err

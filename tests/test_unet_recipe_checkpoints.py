@@ -1,6 +1,6 @@
 """The committed U-Nets of the improved recipe (``unet_dsb2018_plus``: 25 epochs; ``unet_dsb2018_long``: 90) load
 into today's code and reach the test scores their logs report, with the logged preprocessing, test-time
-augmentation and validation threshold; their three-seed summaries agree with the seed-0 logs. The two pilot logs
+augmentation and validation threshold; their three-seed summaries agree with the seed-0 logs. The pilot logs
 (no weights committed) hold the runs lesson 7 describes, chosen by the recipe's own rule."""
 
 import json
@@ -74,7 +74,23 @@ def test_checkpoint_reaches_the_reported_test_scores(name):
 PILOTS = {"unet_pilot_normsi_90": {"epochs": 90, "width": 16, "normalize": True, "augment": "scale-intensity"},
           "unet_pilot_width32_25": {"epochs": 25, "width": 32, "normalize": False, "augment": "dihedral"},
           "unet_pilot_unetpp_25": {"epochs": 25, "width": 16, "arch": "unetpp", "normalize": False,
-                                   "augment": "dihedral"}}
+                                   "augment": "dihedral"},
+          "unet_pilot_long150": {"epochs": 150, "width": 16, "normalize": False, "augment": "dihedral"},
+          "unet_pilot_upsample2_25": {"epochs": 25, "width": 16, "upsample": 2, "normalize": False},
+          "unet_pilot_finetune_control": {"epochs": 30, "max_lr": 1e-3, "init": "unet_dsb2018_long",
+                                          "loss": "bce-dice"},
+          "unet_pilot_finetune_lovasz": {"epochs": 30, "max_lr": 1e-3, "init": "unet_dsb2018_long",
+                                         "loss": "bce-dice-lovasz"}}
+
+
+def test_the_two_fine_tunes_differ_only_in_the_loss_and_start_from_the_committed_90_epoch_model():
+    control, lovasz = (json.loads((checkpoint_dir() / f"unet_pilot_finetune_{k}.json").read_text())
+                       for k in ("control", "lovasz"))
+    differ = {k for k in control["args"] if control["args"][k] != lovasz["args"][k]}
+    assert differ == {"loss", "name"}
+    start = json.loads((checkpoint_dir() / "unet_dsb2018_long.json").read_text())
+    assert control["model"] == lovasz["model"] == start["model"]
+    assert control["machine"]["threads"] == lovasz["machine"]["threads"] == 1
 
 
 def test_unetpp_seeds_ran_the_25_epoch_recipe_and_summarize_their_logs():

@@ -3,8 +3,9 @@
 * :class:`UNet`: a small PyTorch U-Net (conv-BN-ReLU blocks, max-pool down, transposed-conv up) whose skip
   connections can be switched off for the ablation; :class:`UNetPlusPlus`, the nested-skip variant of Zhou et
   al. (2018) built from the same blocks; :func:`build_unet` makes either from a training log's ``"model"``.
-* :func:`bce_dice_loss`, :func:`random_dihedral` (flips and 90-degree rotations), :func:`images_to_tensor`
-  and :func:`predict_probs` (sigmoid probabilities, optionally averaged over the 8 flips/rotations).
+* :func:`bce_dice_loss`, :func:`lovasz_hinge_loss` (Berman et al.'s convex surrogate of 1 - IoU),
+  :func:`random_dihedral` (flips and 90-degree rotations), :func:`images_to_tensor` and :func:`predict_probs`
+  (sigmoid probabilities, optionally averaged over the 8 flips/rotations).
 * :func:`random_scale_intensity` (random zoom in/out plus gamma/contrast/brightness jitter),
   :func:`grey_to_tensor` (for images normalized by :func:`helpers.numpy.intensity.normalize_nuclei_images`)
   and :func:`dihedral_tta` (any image-to-map function averaged over the 8 flips/rotations).
@@ -24,7 +25,7 @@ from helpers.torch.metrics import channels_last_batch, channels_last_copy
 from helpers.torch.modes import eval_mode
 
 __all__ = ["images_to_tensor", "grey_to_tensor", "UNet", "UNetPlusPlus", "build_unet", "bce_dice_loss",
-           "random_dihedral", "random_scale_intensity", "dihedral_tta", "predict_probs"]
+           "lovasz_hinge_loss", "random_dihedral", "random_scale_intensity", "dihedral_tta", "predict_probs"]
 
 
 def images_to_tensor(x) -> torch.Tensor:
@@ -137,15 +138,18 @@ class UNet(nn.Module):
     ``width`` channels at the first level, doubled at each of ``depth`` max-pool steps; the decoder
     upsamples with ``ConvTranspose2d(k=2, s=2)`` and, when ``skips`` is True, concatenates the encoder
     feature map of the same resolution before its two 3x3 convolutions. ``skips=False`` is the same
-    network minus the concatenations (an encoder-decoder), for the ablation.
+    network minus the concatenations (an encoder-decoder), for the ablation. ``upsample=u > 1`` runs the
+    whole network on the image enlarged ``u`` times (bilinear) and average-pools its logits back to (H, W):
+    the same weights, ``u**2`` times the compute, ``u`` times as many positions across each small object.
     """
 
     def __init__(self, in_channels: int = 3, width: int = 16, depth: int = 3, skips: bool = True,
-                 batchnorm: bool = True):
+                 batchnorm: bool = True, upsample: int = 1):
         super().__init__()
-        in_channels, width, depth = (positive_int(v, name) for name, v in
-                                     (("in_channels", in_channels), ("width", width), ("depth", depth)))
-        self.depth, self.skips = depth, bool(skips)
+        in_channels, width, depth, upsample = (positive_int(v, name) for name, v in
+                                               (("in_channels", in_channels), ("width", width), ("depth", depth),
+                                                ("upsample", upsample)))
+        self.depth, self.skips, self.upsample = depth, bool(skips), upsample
         ch = [width * 2 ** i for i in range(depth + 1)]
         self.down = nn.ModuleList([_block(in_channels, ch[0], batchnorm)] +
                                   [_block(ch[i], ch[i + 1], batchnorm) for i in range(depth)])
@@ -158,6 +162,8 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[-1] % 2 ** self.depth or x.shape[-2] % 2 ** self.depth:
             raise ValueError(f"UNet needs (N, C, H, W) with H, W divisible by {2 ** self.depth}; got {tuple(x.shape)}")
+        if self.upsample > 1:
+            x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         feats = []
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else self.pool(x))
@@ -167,7 +173,8 @@ class UNet(nn.Module):
             x = up(x)
             skip = feats.pop()
             x = dec(torch.cat([skip, x], dim=1) if self.skips else x)
-        return self.head(x)
+        logits = self.head(x)
+        return nn.functional.avg_pool2d(logits, self.upsample) if self.upsample > 1 else logits
 
 
 class UNetPlusPlus(nn.Module):
@@ -217,12 +224,12 @@ def build_unet(model: dict) -> nn.Module:
 
     ``model`` holds ``"class"`` (``"helpers.torch.unet.UNet"`` or ``"helpers.torch.unet.UNetPlusPlus"``; older
     logs without it mean the U-Net), ``"width"``, ``"depth"``, ``"in_channels"`` (3 when absent) and, for the
-    U-Net, ``"skips"``. Load the checkpoint's weights into the result.
+    U-Net, ``"skips"`` and ``"upsample"`` (1 when absent). Load the checkpoint's weights into the result.
     """
     name = model.get("class", "helpers.torch.unet.UNet")
     common = {"in_channels": model.get("in_channels", 3), "width": model["width"], "depth": model["depth"]}
     if name == "helpers.torch.unet.UNet":
-        return UNet(skips=model.get("skips", True), **common)
+        return UNet(skips=model.get("skips", True), upsample=model.get("upsample", 1), **common)
     if name == "helpers.torch.unet.UNetPlusPlus":
         return UNetPlusPlus(**common)
     raise ValueError(f"unknown segmentation network {name!r}: expected helpers.torch.unet.UNet or "
@@ -243,6 +250,31 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float
     p = torch.sigmoid(logits)
     soft_dice = (2 * (p * target).sum() + eps) / (p.sum() + target.sum() + eps)
     return bce + dice_weight * (1 - soft_dice)
+
+
+def lovasz_hinge_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lovász hinge loss over all pixels of the batch (Berman et al., CVPR 2018); both inputs (N, 1, H, W).
+
+    Each pixel's hinge error is ``max(0, 1 - s z)`` with sign ``s = +1`` for nucleus and ``-1`` for background
+    and logit ``z``; the loss is the Lovász extension of the Jaccard loss, 1 - IoU, at the vector of errors:
+    sort the errors in decreasing order and weight each by how much adding its pixel to the "wrong" set raises
+    1 - IoU. On errors that are 0 or 1 it *is* 1 - foreground IoU of the mask ``z > 0``, and it is
+    positively homogeneous, so logits of +-1 give 2 * (1 - IoU). Pooling over the batch, not per image,
+    matches the pooled foreground IoU the lesson reports.
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits and target must have the same shape; got {tuple(logits.shape)}, "
+                         f"{tuple(target.shape)}")
+    z, y = logits.reshape(-1), target.reshape(-1).float()
+    errors = 1 - z * (2 * y - 1)
+    errors_sorted, order = torch.sort(errors, descending=True)
+    y_sorted = y[order]
+    positives = y_sorted.sum()
+    intersection = positives - y_sorted.cumsum(0)
+    union = positives + (1 - y_sorted).cumsum(0)
+    jaccard_loss = 1 - intersection / union                       # 1 - IoU once the first k pixels are wrong
+    weights = torch.cat([jaccard_loss[:1], jaccard_loss[1:] - jaccard_loss[:-1]])
+    return torch.dot(torch.relu(errors_sorted), weights)
 
 
 @torch.inference_mode()
