@@ -259,7 +259,8 @@ def main(argv=None):
         state, init_log = load_checkpoint(init.name, init.parent if str(init.parent) != "." else None)
         logged = {"in_channels": 3, **{k: v for k, v in init_log["model"].items() if k != "parameters"}}
         if logged != described:                            # (the oldest logs leave out 3 input channels)
-            raise ValueError(f"--init {args.init} is a {init_log['model']}, not the {described} asked for")
+            raise ValueError(f"--init {args.init} is a {init_log['model']}, not the {described} asked for: "
+                             "fine-tuning needs the same class, width, depth, skips, input channels and upsampling")
         model.load_state_dict(state)
     ema = WeightEMA(model, args.ema) if args.ema > 0 else None
     net = ddp(model)                                       # the model itself in one process

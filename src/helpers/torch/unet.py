@@ -140,7 +140,8 @@ class UNet(nn.Module):
     feature map of the same resolution before its two 3x3 convolutions. ``skips=False`` is the same
     network minus the concatenations (an encoder-decoder), for the ablation. ``upsample=u > 1`` runs the
     whole network on the image enlarged ``u`` times (bilinear) and average-pools its logits back to (H, W):
-    the same weights, ``u**2`` times the compute, ``u`` times as many positions across each small object.
+    the same weights, ``u**2`` times the compute, ``u`` times as many positions across each small object, and
+    a receptive field ``u`` times smaller when measured in the original pixels.
     """
 
     def __init__(self, in_channels: int = 3, width: int = 16, depth: int = 3, skips: bool = True,
@@ -258,9 +259,10 @@ def lovasz_hinge_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     Each pixel's hinge error is ``max(0, 1 - s z)`` with sign ``s = +1`` for nucleus and ``-1`` for background
     and logit ``z``; the loss is the Lovász extension of the Jaccard loss, 1 - IoU, at the vector of errors:
     sort the errors in decreasing order and weight each by how much adding its pixel to the "wrong" set raises
-    1 - IoU. On errors that are 0 or 1 it *is* 1 - foreground IoU of the mask ``z > 0``, and it is
-    positively homogeneous, so logits of +-1 give 2 * (1 - IoU). Pooling over the batch, not per image,
-    matches the pooled foreground IoU the lesson reports.
+    1 - IoU. With logits of +-1 the errors are 0 (right) and 2 (wrong), and the loss is 2 * (1 - IoU) of the
+    mask ``z > 0`` (the extension equals the Jaccard loss on 0/1 errors and is positively homogeneous).
+    Pooling over the batch, not per image, matches the pooled foreground IoU the lesson reports; under
+    data-parallel training each process pools its own share of the batch.
     """
     if logits.shape != target.shape:
         raise ValueError(f"logits and target must have the same shape; got {tuple(logits.shape)}, "
